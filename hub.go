@@ -1,0 +1,207 @@
+package prefsync
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Hub is prefsync's service: it validates what clients send, records it in the store,
+// and keeps the check index in step with every write it acknowledges.
+type Hub struct {
+	Store      Store
+	Index      *Index
+	Dict       *Dictionary
+	Normalizer Normalizer
+	Now        func() time.Time
+}
+
+// MaxBatch is the most events one call may carry.
+const MaxBatch = 10000
+
+// Load rebuilds the index from the store.
+func (h *Hub) Load(ctx context.Context) error {
+	if err := h.Store.EachContact(ctx, func(c *Contact) error {
+		h.Index.Put(c)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load contacts: %w", err)
+	}
+	sups, err := h.Store.Suppressions(ctx)
+	if err != nil {
+		return fmt.Errorf("load suppressions: %w", err)
+	}
+	for _, s := range sups {
+		h.Index.Suppress(s)
+	}
+	return nil
+}
+
+// Ingest validates a batch of events, all before any is written, and applies them.
+// defaultSystem names the source of events that name none (the API key's name). The
+// index reflects the results before Ingest returns.
+func (h *Hub) Ingest(ctx context.Context, in []EventInput, defaultSystem string) ([]EventResult, error) {
+	if len(in) == 0 {
+		return nil, FieldErrorf("events", "no events given")
+	}
+	if len(in) > MaxBatch {
+		return nil, FieldErrorf("events", "a batch holds at most %d events", MaxBatch)
+	}
+	now := h.Now().UTC()
+	events := make([]Event, len(in))
+	for i, e := range in {
+		if e.Source.System == "" {
+			e.Source.System = defaultSystem
+		}
+		ev, err := e.Validate(h.Dict, h.Normalizer, now)
+		if err != nil {
+			return nil, WithFieldPrefix(err, fmt.Sprintf("events[%d]", i))
+		}
+		events[i] = ev
+	}
+	results, changed, err := h.Store.ApplyEvents(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changed {
+		h.Index.Put(c)
+	}
+	return results, nil
+}
+
+// UpsertContact creates or updates a contact.
+func (h *Hub) UpsertContact(ctx context.Context, in ContactInput) (*Contact, error) {
+	in, err := NormalizeContactInput(h.Normalizer, in)
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.Store.UpsertContact(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	h.Index.Put(c)
+	return c, nil
+}
+
+// FindContact finds a contact by a subject's identifier, normalising it first.
+func (h *Hub) FindContact(ctx context.Context, s Subject) (*Contact, error) {
+	s, err := NormalizeSubject(h.Normalizer, s)
+	if err != nil {
+		return nil, err
+	}
+	var f ContactFilter
+	switch {
+	case s.ContactID != "":
+		f.ID = &s.ContactID
+	case s.Email != "":
+		f.Email = &s.Email
+	case s.Phone != "":
+		f.Phone = &s.Phone
+	default:
+		f.ExternalID = s.ExternalID
+	}
+	return h.Store.FindContact(ctx, f)
+}
+
+// Merge folds contact from into contact into.
+func (h *Hub) Merge(ctx context.Context, into, from string, src Source) (*Contact, error) {
+	if into == from {
+		return nil, FieldErrorf("contact_id", "a contact cannot be merged into itself")
+	}
+	old, err := h.Store.FindContact(ctx, ContactFilter{ID: &from})
+	if err != nil {
+		return nil, WithFieldPrefix(err, "contact_id")
+	}
+	c, err := h.Store.MergeContacts(ctx, into, old.ID, src, h.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	h.Index.Remove(old)
+	h.Index.Put(c)
+	return c, nil
+}
+
+// Suppress records a suppressed address.
+func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) {
+	if err := ValidateSuppressionReason(s.Reason); err != nil {
+		return s, err
+	}
+	if e, err := h.Normalizer.Email(s.Address); err == nil {
+		s.Kind, s.Address = IdentifierEmail, e
+	} else if p, err := h.Normalizer.Phone(s.Address); err == nil {
+		s.Kind, s.Address = IdentifierPhone, p
+	} else {
+		return s, FieldErrorf("address", "%q is neither an email address nor a phone number", s.Address)
+	}
+	s.CreatedAt = h.Now().UTC()
+	if err := h.Store.AddSuppression(ctx, s); err != nil {
+		return s, err
+	}
+	h.Index.Suppress(s)
+	return s, nil
+}
+
+// Check decides one recipient. The subject is normalised here.
+func (h *Hub) Check(q *Query, s *Subject, now int64) (Decision, error) {
+	if err := h.NormalizeRecipient(s); err != nil {
+		return Decision{}, err
+	}
+	return h.Index.Check(q, s, now), nil
+}
+
+// NormalizeRecipient normalises a check's recipient. Addresses already in normal form,
+// as an audience export usually has them, skip the full parse.
+func (h *Hub) NormalizeRecipient(s *Subject) error {
+	if s.Email != "" && !isNormalEmail(s.Email) {
+		e, err := h.Normalizer.Email(s.Email)
+		if err != nil {
+			return WithFieldPrefix(err, "email")
+		}
+		s.Email = e
+	}
+	if s.Phone != "" && !isE164(s.Phone) {
+		p, err := h.Normalizer.Phone(s.Phone)
+		if err != nil {
+			return WithFieldPrefix(err, "phone")
+		}
+		s.Phone = p
+	}
+	if s.IsZero() {
+		return FieldErrorf("", "names no recipient: give email, phone, external_id or contact_id")
+	}
+	return nil
+}
+
+// isNormalEmail reports whether s is a lower-case ASCII address of plain characters,
+// which normalisation would leave as it is.
+func isNormalEmail(s string) bool {
+	at := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-':
+		case at < 0 && (c == '_' || c == '+'):
+		default:
+			return false
+		}
+	}
+	return at > 0 && at < len(s)-1 && s[at+1] != '.' && s[len(s)-1] != '.' && s[0] != '.'
+}
+
+// isE164 reports whether s looks like a number already in E.164.
+func isE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,53 @@
+package identifier
+
+import (
+	"testing"
+
+	"prefsync"
+)
+
+func TestEmail(t *testing.T) {
+	n := Normalizer{}
+	for _, tc := range []struct{ in, want string }{
+		{"a@example.com", "a@example.com"},
+		{"  Alice.Smith+News@Example.COM ", "alice.smith+news@example.com"},
+		{"jürgen@bücher.de", "jürgen@xn--bcher-kva.de"},
+		{"x@XN--BCHER-KVA.de", "x@xn--bcher-kva.de"},
+	} {
+		got, err := n.Email(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("Email(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "plainaddress", "a@", "@example.com", "Alice <a@example.com>", "a@b@c.com", "a@localhost", "a@exa mple.com"} {
+		if got, err := n.Email(bad); prefsync.ErrorCode(err) != prefsync.EINVALID {
+			t.Errorf("Email(%q) = %q, %v; want EINVALID", bad, got, err)
+		}
+	}
+}
+
+func TestPhone(t *testing.T) {
+	n := Normalizer{}
+	for _, tc := range []struct{ in, want string }{
+		{"+1 415 555 2671", "+14155552671"},
+		{"+44 (0)20 7946 0958", "+442079460958"},
+		{"+49 30 901820", "+4930901820"},
+	} {
+		got, err := n.Phone(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("Phone(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := n.Phone("415 555 2671"); prefsync.ErrorCode(err) != prefsync.EINVALID {
+		t.Errorf("national number without region: err = %v, want EINVALID", err)
+	}
+	us := Normalizer{DefaultRegion: "US"}
+	if got, err := us.Phone("(415) 555-2671"); err != nil || got != "+14155552671" {
+		t.Errorf("with region US: %q, %v", got, err)
+	}
+	for _, bad := range []string{"hello", "+1 23", "+999 1234567"} {
+		if got, err := n.Phone(bad); err == nil {
+			t.Errorf("Phone(%q) = %q, want an error", bad, got)
+		}
+	}
+}

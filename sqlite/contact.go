@@ -1,0 +1,352 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"prefsync"
+)
+
+// querier is what reads need: the read pool or a write transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// loadContact reads a live contact by id, following merges.
+func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, error) {
+	for range 8 { // merges chain at most a few times; bound the walk anyway
+		c := &prefsync.Contact{ID: id}
+		var state, created, updated string
+		var mergedInto sql.NullString
+		err := q.QueryRowContext(ctx, `
+			SELECT jurisdiction, locale, version, state, merged_into, created_at, updated_at
+			FROM contacts WHERE id = ?`, id).
+			Scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &created, &updated)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id)
+		case err != nil:
+			return nil, fmt.Errorf("load contact %s: %w", id, err)
+		case mergedInto.Valid:
+			id = mergedInto.String
+			continue
+		}
+		if err := json.Unmarshal([]byte(state), &c.State); err != nil {
+			return nil, fmt.Errorf("load contact %s: state: %w", id, err)
+		}
+		if c.CreatedAt, err = parseTime(created); err != nil {
+			return nil, fmt.Errorf("load contact %s: %w", id, err)
+		}
+		if c.UpdatedAt, err = parseTime(updated); err != nil {
+			return nil, fmt.Errorf("load contact %s: %w", id, err)
+		}
+		rows, err := q.QueryContext(ctx, `SELECT kind, value FROM identifiers WHERE contact_id = ? ORDER BY kind, value`, id)
+		if err != nil {
+			return nil, fmt.Errorf("load contact %s identifiers: %w", id, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kind, value string
+			if err := rows.Scan(&kind, &value); err != nil {
+				return nil, err
+			}
+			addIdentifier(c, kind, value)
+		}
+		return c, rows.Err()
+	}
+	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
+}
+
+func addIdentifier(c *prefsync.Contact, kind, value string) {
+	switch kind {
+	case prefsync.IdentifierEmail:
+		c.Emails = append(c.Emails, value)
+	case prefsync.IdentifierPhone:
+		c.Phones = append(c.Phones, value)
+	case prefsync.IdentifierExternal:
+		sys, id, _ := strings.Cut(value, "\x1f")
+		c.ExternalIDs = append(c.ExternalIDs, prefsync.ExternalID{System: sys, ID: id})
+	}
+}
+
+// findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
+func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier) (string, error) {
+	found := ""
+	for _, id := range ids {
+		var cid string
+		err := q.QueryRowContext(ctx, `SELECT contact_id FROM identifiers WHERE kind = ? AND value = ?`, id.Kind, id.Value).Scan(&cid)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return "", fmt.Errorf("find %s: %w", id.Kind, err)
+		case found != "" && cid != found:
+			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
+				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, cid)}
+		}
+		found = cid
+	}
+	return found, nil
+}
+
+// contactFor finds the contact the identifiers name, creating it when none does, and
+// attaches the identifiers it does not have yet. It reports whether c changed.
+func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[string]*prefsync.Contact) (*prefsync.Contact, bool, error) {
+	var err error
+	id := contactID
+	if id == "" {
+		if id, err = findByIdentifiers(t.ctx, t, ids); err != nil {
+			return nil, false, err
+		}
+	} else if other, err := findByIdentifiers(t.ctx, t, ids); err != nil {
+		return nil, false, err
+	} else if other != "" && other != id {
+		return nil, false, &prefsync.Error{Code: prefsync.ECONFLICT, Field: "contact_id",
+			Message: fmt.Sprintf("the identifiers belong to contact %s, not %s", other, id)}
+	}
+	if id == "" {
+		c, err := t.createContact(ids)
+		if err == nil {
+			cache[c.ID] = c
+		}
+		return c, true, err
+	}
+	c, ok := cache[id]
+	if !ok {
+		if c, err = loadContact(t.ctx, t, id); err != nil {
+			return nil, false, err
+		}
+		cache[c.ID] = c
+	}
+	changed := false
+	for _, ident := range ids {
+		if hasIdentifier(c, ident) {
+			continue
+		}
+		if _, err := t.Exec(`INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`, ident.Kind, ident.Value, c.ID); err != nil {
+			return nil, false, fmt.Errorf("add identifier: %w", err)
+		}
+		addIdentifier(c, ident.Kind, ident.Value)
+		changed = true
+	}
+	return c, changed, nil
+}
+
+func hasIdentifier(c *prefsync.Contact, id prefsync.Identifier) bool {
+	for _, x := range c.Identifiers() {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *tx) createContact(ids []prefsync.Identifier) (*prefsync.Contact, error) {
+	if len(ids) == 0 {
+		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no such contact")
+	}
+	now := t.db.cfg.Now().UTC()
+	c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(t.db.cfg.NewContactNumber()), CreatedAt: now, UpdatedAt: now}
+	if _, err := t.Exec(`INSERT INTO contacts (id, created_at, updated_at) VALUES (?, ?, ?)`,
+		c.ID, formatTime(now), formatTime(now)); err != nil {
+		return nil, fmt.Errorf("create contact: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := t.Exec(`INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`, id.Kind, id.Value, c.ID); err != nil {
+			return nil, fmt.Errorf("create contact identifier: %w", err)
+		}
+		addIdentifier(c, id.Kind, id.Value)
+	}
+	return c, nil
+}
+
+// saveContact writes a contact's version, attributes and state.
+func (t *tx) saveContact(c *prefsync.Contact) error {
+	state, err := json.Marshal(c.State)
+	if err != nil {
+		return err
+	}
+	if _, err := t.Exec(`UPDATE contacts SET jurisdiction = ?, locale = ?, version = ?, state = ?, updated_at = ? WHERE id = ?`,
+		c.Jurisdiction, c.Locale, c.Version, string(state), formatTime(c.UpdatedAt), c.ID); err != nil {
+		return fmt.Errorf("save contact %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// UpsertContact implements prefsync.Store.
+func (db *DB) UpsertContact(ctx context.Context, in prefsync.ContactInput) (*prefsync.Contact, error) {
+	var out *prefsync.Contact
+	err := db.do(ctx, func(t *tx) error {
+		c, changed, err := t.contactFor("", in.Identifiers(), map[string]*prefsync.Contact{})
+		if err != nil {
+			return err
+		}
+		if in.Jurisdiction != nil && *in.Jurisdiction != c.Jurisdiction {
+			c.Jurisdiction, changed = *in.Jurisdiction, true
+		}
+		if in.Locale != nil && *in.Locale != c.Locale {
+			c.Locale, changed = *in.Locale, true
+		}
+		if changed {
+			// The version moves with anything a decision or a destination depends on.
+			c.Version++
+			c.UpdatedAt = db.cfg.Now().UTC()
+			if err := t.saveContact(c); err != nil {
+				return err
+			}
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// FindContact implements prefsync.Store.
+func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefsync.Contact, error) {
+	var ident prefsync.Identifier
+	switch {
+	case f.ID != nil:
+		return loadContact(ctx, db.read, *f.ID)
+	case f.Email != nil:
+		ident = prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: *f.Email}
+	case f.Phone != nil:
+		ident = prefsync.Identifier{Kind: prefsync.IdentifierPhone, Value: *f.Phone}
+	case f.ExternalID != nil:
+		ident = prefsync.Identifier{Kind: prefsync.IdentifierExternal, Value: prefsync.ExternalValue(*f.ExternalID)}
+	default:
+		return nil, prefsync.FieldErrorf("", "no identifier to find a contact by")
+	}
+	id, err := findByIdentifiers(ctx, db.read, []prefsync.Identifier{ident})
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact has that %s", ident.Kind)
+	}
+	return loadContact(ctx, db.read, id)
+}
+
+// EachContact implements prefsync.Store. It walks contacts and identifiers side by side,
+// both in contact id order, so a million contacts load in one pass of each table.
+func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error) error {
+	conn, err := db.read.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// One read transaction, so both walks see the same snapshot.
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	contacts, err := tx.QueryContext(ctx, `
+		SELECT id, jurisdiction, locale, version, state, created_at, updated_at
+		FROM contacts WHERE merged_into IS NULL ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("each contact: %w", err)
+	}
+	defer contacts.Close()
+	idents, err := tx.QueryContext(ctx, `SELECT contact_id, kind, value FROM identifiers ORDER BY contact_id`)
+	if err != nil {
+		return fmt.Errorf("each contact identifiers: %w", err)
+	}
+	defer idents.Close()
+	var pendID, pendKind, pendValue string
+	pending := false
+	for contacts.Next() {
+		c := &prefsync.Contact{}
+		var state []byte
+		var created, updated string
+		if err := contacts.Scan(&c.ID, &c.Jurisdiction, &c.Locale, &c.Version, &state, &created, &updated); err != nil {
+			return err
+		}
+		c.CreatedAt, _ = parseTime(created)
+		c.UpdatedAt, _ = parseTime(updated)
+		if len(state) > 2 {
+			if err := json.Unmarshal(state, &c.State); err != nil {
+				return fmt.Errorf("contact %s state: %w", c.ID, err)
+			}
+		}
+		for {
+			if !pending {
+				if !idents.Next() {
+					break
+				}
+				if err := idents.Scan(&pendID, &pendKind, &pendValue); err != nil {
+					return err
+				}
+				pending = true
+			}
+			if pendID > c.ID {
+				break
+			}
+			if pendID == c.ID {
+				addIdentifier(c, pendKind, pendValue)
+			}
+			pending = false
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := contacts.Err(); err != nil {
+		return err
+	}
+	return idents.Err()
+}
+
+// MergeContacts implements prefsync.Store.
+func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync.Source, now time.Time) (*prefsync.Contact, error) {
+	var out *prefsync.Contact
+	err := db.do(ctx, func(t *tx) error {
+		a, err := loadContact(t.ctx, t, into)
+		if err != nil {
+			return err
+		}
+		b, err := loadContact(t.ctx, t, from)
+		if err != nil {
+			return prefsync.WithFieldPrefix(err, "contact_id")
+		}
+		if a.ID == b.ID {
+			return prefsync.FieldErrorf("contact_id", "the contacts are already one")
+		}
+		a.State = prefsync.Merge(a.State, b.State)
+		if a.Jurisdiction == "" {
+			a.Jurisdiction = b.Jurisdiction
+		}
+		if a.Locale == "" {
+			a.Locale = b.Locale
+		}
+		a.Version = max(a.Version, b.Version) + 1
+		a.UpdatedAt = now
+		if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, a.ID, b.ID); err != nil {
+			return fmt.Errorf("move identifiers: %w", err)
+		}
+		for _, id := range b.Identifiers() {
+			addIdentifier(a, id.Kind, id.Value)
+		}
+		if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, a.ID, formatTime(now), b.ID); err != nil {
+			return fmt.Errorf("mark merged: %w", err)
+		}
+		if err := t.saveContact(a); err != nil {
+			return err
+		}
+		for _, c := range []*prefsync.Contact{a, b} {
+			r := prefsync.ChainRecord{Kind: prefsync.KindMerge, ContactID: c.ID, Status: prefsync.Applied,
+				StatusReason: "merged " + b.ID + " into " + a.ID, OccurredAt: now, ReceivedAt: now, Source: src, Version: a.Version}
+			if _, err := t.appendAudit(&r, nil); err != nil {
+				return err
+			}
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}

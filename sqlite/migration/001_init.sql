@@ -1,0 +1,64 @@
+-- Contacts and their projected state. state is the JSON of prefsync.ContactState.
+CREATE TABLE contacts (
+    id           TEXT PRIMARY KEY,
+    jurisdiction TEXT NOT NULL DEFAULT '',
+    locale       TEXT NOT NULL DEFAULT '',
+    version      INTEGER NOT NULL DEFAULT 0,
+    state        TEXT NOT NULL DEFAULT '{}',
+    merged_into  TEXT REFERENCES contacts (id),
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL
+);
+
+CREATE TABLE identifiers (
+    kind       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    contact_id TEXT NOT NULL REFERENCES contacts (id),
+    PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE INDEX identifiers_by_contact ON identifiers (contact_id);
+
+-- The audit trail: append-only, each entry chained to the one before by hash.
+CREATE TABLE audit (
+    seq             INTEGER PRIMARY KEY,
+    contact_id      TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    idempotency_key TEXT,
+    body            TEXT NOT NULL,
+    hash            BLOB NOT NULL
+);
+CREATE INDEX audit_by_contact ON audit (contact_id, seq);
+CREATE UNIQUE INDEX audit_idempotency ON audit (idempotency_key)
+    WHERE idempotency_key IS NOT NULL AND status <> 'duplicate';
+
+-- Personal data of audit entries, outside the chain so that erasure keeps it intact.
+CREATE TABLE audit_personal (
+    seq        INTEGER PRIMARY KEY REFERENCES audit (seq),
+    salt       BLOB NOT NULL,
+    subject    TEXT NOT NULL,
+    ip         TEXT NOT NULL,
+    user_agent TEXT NOT NULL
+);
+
+CREATE TABLE suppressions (
+    kind       TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (kind, address)
+) WITHOUT ROWID;
+
+CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    scopes     TEXT NOT NULL,
+    hash       BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

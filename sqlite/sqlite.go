@@ -1,0 +1,284 @@
+// Package sqlite is prefsync's embedded store: one SQLite file, written by a single
+// goroutine that commits concurrent requests together (group commit), each durable
+// (fsync) before its caller returns.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"prefsync"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// Config configures the store.
+type Config struct {
+	// Path is the database file; it is created when missing.
+	Path string
+	// ConflictWindow is rule 1's tie window.
+	ConflictWindow time.Duration
+	// Now and NewContactNumber are injected for tests; they default to the clock and
+	// crypto/rand.
+	Now              func() time.Time
+	NewContactNumber func() uint64
+	// MaxBatch caps how many write requests one transaction commits together.
+	MaxBatch int
+}
+
+// DB is the embedded store.
+type DB struct {
+	cfg    Config
+	read   *sql.DB
+	write  *sql.DB
+	reqs   chan *request
+	closed chan struct{}
+	done   chan struct{}
+
+	// Owned by the writer goroutine.
+	head    []byte
+	nextSeq int64
+}
+
+var _ prefsync.Store = (*DB)(nil)
+
+type request struct {
+	fn  func(*tx) error
+	err chan error
+}
+
+// Open opens (creating if needed) and migrates the database at cfg.Path.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewContactNumber == nil {
+		cfg.NewContactNumber = prefsync.RandomContactNumber
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if fi, err := os.Stat(cfg.Path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("open database %s: it is a directory", cfg.Path)
+	}
+	if dir := filepath.Dir(cfg.Path); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("open database %s: its folder: %w", cfg.Path, err)
+		}
+	}
+	dsn := "file:" + cfg.Path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+	}
+	read.SetMaxOpenConns(8)
+	db := &DB{cfg: cfg, read: read, write: write, reqs: make(chan *request, 1024),
+		closed: make(chan struct{}), done: make(chan struct{})}
+	if err := db.migrate(ctx); err != nil {
+		db.read.Close()
+		db.write.Close()
+		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+	}
+	if err := db.loadHead(ctx); err != nil {
+		db.read.Close()
+		db.write.Close()
+		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+	}
+	go db.writer()
+	return db, nil
+}
+
+// Close stops the writer after the requests it holds and closes the file.
+func (db *DB) Close() error {
+	close(db.closed)
+	<-db.done
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("not a usable prefsync database (%w)", err)
+	}
+	names, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with its number", base)
+		}
+		if err := db.migrateOne(ctx, v, name); err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, version int, name string) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		version, formatTime(db.cfg.Now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (db *DB) loadHead(ctx context.Context) error {
+	err := db.write.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&db.nextSeq, &db.head)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		db.nextSeq, db.head = 0, nil
+	case err != nil:
+		return fmt.Errorf("read audit head: %w", err)
+	}
+	db.nextSeq++
+	return nil
+}
+
+// do runs fn in the writer's next transaction and returns once that transaction is
+// committed (or fn's changes rolled back).
+func (db *DB) do(ctx context.Context, fn func(*tx) error) error {
+	r := &request{fn: fn, err: make(chan error, 1)}
+	select {
+	case db.reqs <- r:
+	case <-db.closed:
+		return prefsync.Errorf(prefsync.EUNAVAILABLE, "the store is closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, the request is committed or refused as a whole; waiting for that
+	// keeps a cancelled caller from believing a committed write failed.
+	return <-r.err
+}
+
+// writer is the only goroutine that writes. It takes every request that is waiting,
+// runs each in a savepoint of one transaction, and commits them with one fsync.
+func (db *DB) writer() {
+	defer close(db.done)
+	batch := make([]*request, 0, db.cfg.MaxBatch)
+	for {
+		select {
+		case r := <-db.reqs:
+			batch = append(batch[:0], r)
+		case <-db.closed:
+			for {
+				select {
+				case r := <-db.reqs:
+					db.commit([]*request{r})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case r := <-db.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.commit(batch)
+	}
+}
+
+func (db *DB) commit(batch []*request) {
+	errs := make([]error, len(batch))
+	head, next := db.head, db.nextSeq
+	fail := func(err error) {
+		db.head, db.nextSeq = head, next
+		for _, r := range batch {
+			r.err <- fmt.Errorf("commit: %w", err)
+		}
+	}
+	ctx := context.Background()
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	t := &tx{Tx: sqlTx, db: db, ctx: ctx}
+	for i, r := range batch {
+		h, n := db.head, db.nextSeq
+		if _, err := sqlTx.Exec(`SAVEPOINT req`); err != nil {
+			sqlTx.Rollback()
+			fail(err)
+			return
+		}
+		if errs[i] = r.fn(t); errs[i] != nil {
+			db.head, db.nextSeq = h, n
+			if _, err := sqlTx.Exec(`ROLLBACK TO req`); err != nil {
+				sqlTx.Rollback()
+				fail(err)
+				return
+			}
+		}
+		if _, err := sqlTx.Exec(`RELEASE req`); err != nil {
+			sqlTx.Rollback()
+			fail(err)
+			return
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		fail(err)
+		return
+	}
+	for i, r := range batch {
+		r.err <- errs[i]
+	}
+}
+
+// tx is a write transaction inside the writer.
+type tx struct {
+	*sql.Tx
+	db  *DB
+	ctx context.Context
+}
+
+const timeFormat = time.RFC3339Nano
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }

@@ -1,0 +1,127 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"prefsync"
+	"prefsync/sqlite"
+	"prefsync/storetest"
+)
+
+// MustOpenDB opens a store in a fresh file that is closed when the test ends.
+func MustOpenDB(tb testing.TB, now func() time.Time) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{
+		Path: filepath.Join(tb.TempDir(), "prefsync.db"), ConflictWindow: time.Second, Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) prefsync.Store { return MustOpenDB(t, now) })
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("ErrCorrupt", func(t *testing.T) {
+		path := filepath.Join(dir, "corrupt.db")
+		os.WriteFile(path, []byte(strings.Repeat("not a database ", 500)), 0o600)
+		_, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("corrupt file: %v", err)
+		}
+	})
+	t.Run("ErrMissingFolder", func(t *testing.T) {
+		_, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dir, "no", "such", "x.db")})
+		if err == nil || !strings.Contains(err.Error(), "folder") {
+			t.Errorf("missing folder: %v", err)
+		}
+	})
+	t.Run("ErrDirectory", func(t *testing.T) {
+		_, err := sqlite.Open(context.Background(), sqlite.Config{Path: dir})
+		if err == nil || !strings.Contains(err.Error(), "directory") {
+			t.Errorf("directory: %v", err)
+		}
+	})
+	t.Run("ReopenKeepsChain", func(t *testing.T) {
+		path := filepath.Join(dir, "reopen.db")
+		for i := range 3 {
+			db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, ConflictWindow: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := storetest.Event("a@example.com", prefsync.Scope{Channel: "email", Topic: "*"}, prefsync.OptedOut, time.Now().Add(time.Duration(i)*time.Hour))
+			if _, _, err := db.ApplyEvents(context.Background(), []prefsync.Event{ev}); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}
+		db, _ := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+		defer db.Close()
+		if rep, err := db.VerifyAudit(context.Background()); err != nil || !rep.OK || rep.Entries != 3 {
+			t.Errorf("after reopening: %+v %v", rep, err)
+		}
+	})
+}
+
+// TestAuditTamper edits the file behind the store's back, as an attacker with write
+// access would, and expects verification to name the entry.
+func TestAuditTamper(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, ConflictWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := prefsync.Scope{Channel: "email", Topic: "*"}
+	now := time.Now()
+	db.ApplyEvents(context.Background(), []prefsync.Event{
+		storetest.Event("a@example.com", scope, prefsync.OptedOut, now),
+		storetest.Event("b@example.com", scope, prefsync.OptedOut, now),
+		storetest.Event("c@example.com", scope, prefsync.OptedOut, now),
+	})
+	db.Close()
+	for _, tc := range []struct {
+		name, sql string
+		bad       int64
+	}{
+		{"EditedState", `UPDATE audit SET body = replace(body, '"opted_out"', '"opted_in"') WHERE seq = 2`, 2},
+		{"EditedPersonal", `UPDATE audit_personal SET ip = '10.0.0.1' WHERE seq = 3`, 3},
+		{"Deleted", `DELETE FROM audit WHERE seq = 2`, 2},
+		{"ErasedPersonalIsFine", `DELETE FROM audit_personal WHERE seq = 1`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			copyPath := filepath.Join(t.TempDir(), "copy.db")
+			data, _ := os.ReadFile(path)
+			os.WriteFile(copyPath, data, 0o600)
+			raw, _ := sql.Open("sqlite", copyPath)
+			if _, err := raw.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			db, err := sqlite.Open(context.Background(), sqlite.Config{Path: copyPath})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			rep, err := db.VerifyAudit(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.bad == 0 && !rep.OK {
+				t.Errorf("verify failed: %+v", rep)
+			}
+			if tc.bad != 0 && (rep.OK || rep.BadSeq != tc.bad) {
+				t.Errorf("verify = %+v, want entry %d named", rep, tc.bad)
+			}
+		})
+	}
+}

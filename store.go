@@ -1,0 +1,94 @@
+package prefsync
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps contacts, the audit trail, suppressions and API keys. It is the truth: the
+// check index is rebuilt from it. Every write is durable when the call returns.
+type Store interface {
+	// ApplyEvents resolves and records events in order, all or none. It returns one
+	// result per event and the resulting state of every contact that changed.
+	ApplyEvents(ctx context.Context, events []Event) ([]EventResult, []*Contact, error)
+	// UpsertContact creates a contact, or updates the one its identifiers find.
+	UpsertContact(ctx context.Context, in ContactInput) (*Contact, error)
+	// FindContact returns the contact the filter names, or ENOTFOUND.
+	FindContact(ctx context.Context, f ContactFilter) (*Contact, error)
+	// History returns a contact's audit trail, oldest first.
+	History(ctx context.Context, contactID string) ([]AuditEntry, error)
+	// MergeContacts folds contact from into contact into: identifiers move, the state is
+	// the most restrictive of both, and the merge is audited on both.
+	MergeContacts(ctx context.Context, into, from string, src Source, now time.Time) (*Contact, error)
+	// EachContact calls fn for every live contact, for rebuilding the index.
+	EachContact(ctx context.Context, fn func(*Contact) error) error
+
+	// AddSuppression records that an address must not be messaged.
+	AddSuppression(ctx context.Context, s Suppression) error
+	// Suppressions lists suppressions, oldest first.
+	Suppressions(ctx context.Context) ([]Suppression, error)
+
+	// CreateAPIKey stores a new key. With bootstrap set, it does so only on the store's
+	// first start, and reports whether it did.
+	CreateAPIKey(ctx context.Context, k *APIKey, bootstrap bool) (bool, error)
+	// FindAPIKey returns the unrevoked key with the hash, or ENOTFOUND.
+	FindAPIKey(ctx context.Context, hash []byte) (*APIKey, error)
+	// APIKeys lists keys, without their hashes.
+	APIKeys(ctx context.Context) ([]*APIKey, error)
+	// RevokeAPIKey revokes the key with the id.
+	RevokeAPIKey(ctx context.Context, id string, now time.Time) error
+
+	// VerifyAudit recomputes the audit chain from the first entry.
+	VerifyAudit(ctx context.Context) (AuditReport, error)
+	// Close releases the store.
+	Close() error
+}
+
+// Suppression reasons.
+const (
+	SuppressedHardBounce    = "hard_bounce"
+	SuppressedSpamComplaint = "spam_complaint"
+	SuppressedErased        = "erased"
+	SuppressedManual        = "manual"
+)
+
+var suppressionReasons = []string{"", SuppressedHardBounce, SuppressedSpamComplaint, SuppressedErased, SuppressedManual}
+
+// suppressedReasons are the decision reasons, by suppression code.
+var suppressedReasons = func() []string {
+	out := make([]string, len(suppressionReasons))
+	for i, r := range suppressionReasons {
+		out[i] = ReasonSuppressed + r
+	}
+	return out
+}()
+
+// Suppression is an address that must not be messaged for a reason outside preferences.
+type Suppression struct {
+	// Kind is IdentifierEmail or IdentifierPhone; Address is normalised.
+	Kind      string    `json:"kind"`
+	Address   string    `json:"address"`
+	Reason    string    `json:"reason"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ValidateSuppressionReason checks a suppression reason.
+func ValidateSuppressionReason(r string) error {
+	for _, s := range suppressionReasons[1:] {
+		if r == s {
+			return nil
+		}
+	}
+	return FieldErrorf("reason", "unknown suppression reason %q: want hard_bounce, spam_complaint, erased or manual", r)
+}
+
+// AuditReport is the result of verifying the audit chain.
+type AuditReport struct {
+	Entries int64  `json:"entries"`
+	Head    string `json:"head"`
+	OK      bool   `json:"ok"`
+	// BadSeq is the first entry that does not verify, and Problem says why.
+	BadSeq  int64  `json:"bad_seq,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}

@@ -1,0 +1,432 @@
+// Package storetest is the contract every prefsync.Store must honour. Each store's tests
+// call Run with a function that opens a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"prefsync"
+)
+
+// Opener opens a fresh, empty store whose clock is now.
+type Opener func(t *testing.T, now func() time.Time) prefsync.Store
+
+// Run runs the contract suite.
+func Run(t *testing.T, open Opener) {
+	t.Run("EventsCreateContactsAndResolve", func(t *testing.T) { testEvents(t, open) })
+	t.Run("BatchIsAllOrNothing", func(t *testing.T) { testBatchAtomic(t, open) })
+	t.Run("IdempotencyKey", func(t *testing.T) { testIdempotency(t, open) })
+	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open) })
+	t.Run("Contacts", func(t *testing.T) { testContacts(t, open) })
+	t.Run("Merge", func(t *testing.T) { testMerge(t, open) })
+	t.Run("HistoryAndAuditChain", func(t *testing.T) { testHistory(t, open) })
+	t.Run("EachContact", func(t *testing.T) { testEachContact(t, open) })
+	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, open) })
+	t.Run("APIKeys", func(t *testing.T) { testKeys(t, open) })
+}
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func fixed() time.Time { return t0 }
+
+// Event builds a valid event for tests.
+func Event(email string, scope prefsync.Scope, state prefsync.State, at time.Time) prefsync.Event {
+	return prefsync.Event{
+		Subject: prefsync.Subject{Email: email}, Scope: scope, State: state,
+		OccurredAt: at, ReceivedAt: at, Source: prefsync.Source{System: "test", Touchpoint: prefsync.API},
+		Evidence: prefsync.Evidence{Method: prefsync.Explicit, IP: "192.0.2.1", UserAgent: "agent"},
+	}
+}
+
+var emailAll = prefsync.Scope{Channel: "email", Topic: "*"}
+var emailNews = prefsync.Scope{Channel: "email", Topic: "newsletter"}
+
+func apply(t *testing.T, s prefsync.Store, evs ...prefsync.Event) []prefsync.EventResult {
+	t.Helper()
+	res, _, err := s.ApplyEvents(context.Background(), evs)
+	if err != nil {
+		t.Fatalf("ApplyEvents: %v", err)
+	}
+	return res
+}
+
+func testEvents(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	res, changed, err := s.ApplyEvents(ctx, []prefsync.Event{
+		Event("a@example.com", emailAll, prefsync.OptedOut, t0),
+		Event("a@example.com", emailNews, prefsync.OptedIn, t0.Add(-time.Hour)),
+		Event("b@example.com", emailNews, prefsync.OptedIn, t0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != prefsync.Applied || res[0].Version != 1 {
+		t.Errorf("first event: %+v", res[0])
+	}
+	if res[1].Status != prefsync.Applied || res[1].Version != 2 || res[1].ContactID != res[0].ContactID {
+		t.Errorf("second event (other scope, same contact): %+v", res[1])
+	}
+	if res[2].ContactID == res[0].ContactID {
+		t.Errorf("b@ got a's contact")
+	}
+	if len(changed) != 2 {
+		t.Fatalf("changed contacts = %d, want 2", len(changed))
+	}
+	a := changed[0]
+	if a.Version != 2 || a.State.Find(emailAll).State != prefsync.OptedOut || len(a.Emails) != 1 {
+		t.Errorf("changed contact: %+v", a)
+	}
+
+	// A late event changes nothing; the result says so.
+	res = apply(t, s, Event("a@example.com", emailAll, prefsync.OptedIn, t0.Add(-time.Hour)))
+	if res[0].Status != prefsync.Superseded || res[0].Version != 2 {
+		t.Errorf("late event: %+v", res[0])
+	}
+	got, err := s.FindContact(ctx, prefsync.ContactFilter{ID: &res[0].ContactID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.State.Find(emailAll); st == nil || st.State != prefsync.OptedOut || !st.OccurredAt.Equal(t0) {
+		t.Errorf("state after late event: %+v", st)
+	}
+	// Rule 2 holds in the store too.
+	imp := Event("a@example.com", emailAll, prefsync.OptedIn, t0.Add(time.Hour))
+	imp.Evidence.Method = prefsync.Implicit
+	if res := apply(t, s, imp); res[0].Status != prefsync.Rejected {
+		t.Errorf("implicit opt-in after opt-out: %+v", res[0])
+	}
+	// Unknown contact id is not found, and nothing is written.
+	_, _, err = s.ApplyEvents(ctx, []prefsync.Event{{Subject: prefsync.Subject{ContactID: prefsync.ContactIDFromNumber(42)},
+		Scope: emailAll, State: prefsync.OptedOut, OccurredAt: t0, ReceivedAt: t0, Source: prefsync.Source{System: "x", Touchpoint: prefsync.API}}})
+	if prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("unknown contact id: %v", err)
+	}
+}
+
+func testBatchAtomic(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	apply(t, s, Event("a@example.com", emailAll, prefsync.OptedOut, t0))
+	apply(t, s, Event("b@example.com", emailAll, prefsync.OptedOut, t0))
+	before, _ := s.VerifyAudit(ctx)
+	// The third event names two contacts at once: the batch fails whole.
+	bad := Event("a@example.com", emailNews, prefsync.OptedOut, t0)
+	bad.Subject.Phone = "+14155552671"
+	conflict := Event("a@example.com", emailNews, prefsync.OptedOut, t0)
+	conflict.Subject.ContactID = prefsync.ContactIDFromNumber(7)
+	_, _, err := s.ApplyEvents(ctx, []prefsync.Event{
+		Event("c@example.com", emailAll, prefsync.OptedOut, t0),
+		bad,
+		conflict,
+	})
+	if prefsync.ErrorCode(err) == "" {
+		t.Fatal("batch with a bad event succeeded")
+	}
+	if f := prefsync.ErrorField(err); f == "" || f[:9] != "events[2]" {
+		t.Errorf("error field = %q, want events[2]…", f)
+	}
+	for _, e := range []string{"c@example.com"} {
+		if _, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &e}); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+			t.Errorf("%s exists after a refused batch: %v", e, err)
+		}
+	}
+	phone := "+14155552671"
+	if _, err := s.FindContact(ctx, prefsync.ContactFilter{Phone: &phone}); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("phone attached by a refused batch: %v", err)
+	}
+	after, _ := s.VerifyAudit(ctx)
+	if after.Entries != before.Entries || !after.OK {
+		t.Errorf("audit after refused batch: %+v, before %+v", after, before)
+	}
+	// The writer carries on: the next write chains correctly.
+	apply(t, s, Event("d@example.com", emailAll, prefsync.OptedOut, t0))
+	if rep, _ := s.VerifyAudit(ctx); !rep.OK || rep.Entries != before.Entries+1 {
+		t.Errorf("audit after next write: %+v", rep)
+	}
+}
+
+func testIdempotency(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ev := Event("a@example.com", emailAll, prefsync.OptedOut, t0)
+	ev.IdempotencyKey = "k1"
+	first := apply(t, s, ev)[0]
+	again := apply(t, s, ev, ev)
+	for i, r := range again {
+		if r.Status != prefsync.Duplicate || r.ContactID != first.ContactID || r.Version != first.Version {
+			t.Errorf("repeat %d: %+v (first %+v)", i, r, first)
+		}
+	}
+	// The same key from another system is another event.
+	other := ev
+	other.Source.System = "other"
+	if r := apply(t, s, other)[0]; r.Status == prefsync.Duplicate {
+		t.Errorf("key from another system: %+v", r)
+	}
+	hist, err := s.History(context.Background(), first.ContactID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 4 || hist[1].Status != prefsync.Duplicate || hist[2].Status != prefsync.Duplicate {
+		t.Errorf("history records duplicates: %d entries %+v", len(hist), hist)
+	}
+}
+
+func testConcurrent(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				ev := Event("shared@example.com", emailNews, prefsync.OptedOut, t0.Add(time.Duration(w*each+i)*time.Minute))
+				if _, _, err := s.ApplyEvents(context.Background(), []prefsync.Event{ev}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	e := "shared@example.com"
+	c, err := s.FindContact(context.Background(), prefsync.ContactFilter{Email: &e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := s.History(context.Background(), c.ID)
+	applied := 0
+	for _, h := range hist {
+		if h.Status == prefsync.Applied {
+			applied++
+		}
+	}
+	if len(hist) != writers*each || int64(applied) != c.Version {
+		t.Errorf("%d entries, %d applied, version %d; want %d entries and version = applied", len(hist), applied, c.Version, writers*each)
+	}
+	if rep, _ := s.VerifyAudit(context.Background()); !rep.OK {
+		t.Errorf("audit: %+v", rep)
+	}
+}
+
+func testContacts(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	us, fr := "US", "fr"
+	c, err := s.UpsertContact(ctx, prefsync.ContactInput{Email: "a@example.com", Jurisdiction: &us,
+		ExternalIDs: []prefsync.ExternalID{{System: "salesforce", ID: "003xx"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prefsync.ValidContactID(c.ID) || c.Jurisdiction != "US" {
+		t.Fatalf("created %+v", c)
+	}
+	// The external id finds it; the phone is added; the locale set.
+	c2, err := s.UpsertContact(ctx, prefsync.ContactInput{Phone: "+14155552671", Locale: &fr,
+		ExternalIDs: []prefsync.ExternalID{{System: "salesforce", ID: "003xx"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.ID != c.ID || len(c2.Phones) != 1 || c2.Locale != "fr" || c2.Jurisdiction != "US" || c2.Version != c.Version+1 {
+		t.Errorf("updated %+v", c2)
+	}
+	for name, f := range map[string]prefsync.ContactFilter{
+		"id":    {ID: &c.ID},
+		"email": {Email: ptr("a@example.com")},
+		"phone": {Phone: ptr("+14155552671")},
+		"ext":   {ExternalID: &prefsync.ExternalID{System: "salesforce", ID: "003xx"}},
+	} {
+		got, err := s.FindContact(ctx, f)
+		if err != nil || got.ID != c.ID || len(got.Emails) != 1 || len(got.ExternalIDs) != 1 {
+			t.Errorf("find by %s: %+v, %v", name, got, err)
+		}
+	}
+	if _, err := s.FindContact(ctx, prefsync.ContactFilter{Email: ptr("nobody@example.com")}); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("unknown email: %v", err)
+	}
+	other, _ := s.UpsertContact(ctx, prefsync.ContactInput{Email: "b@example.com"})
+	_, err = s.UpsertContact(ctx, prefsync.ContactInput{Email: "b@example.com", Phone: "+14155552671"})
+	if prefsync.ErrorCode(err) != prefsync.ECONFLICT {
+		t.Errorf("identifiers of two contacts: %v", err)
+	}
+	if got, _ := s.FindContact(ctx, prefsync.ContactFilter{ID: &other.ID}); len(got.Phones) != 0 {
+		t.Errorf("conflicting upsert wrote a phone: %+v", got)
+	}
+	// Nothing changed: the version stays.
+	same, _ := s.UpsertContact(ctx, prefsync.ContactInput{Email: "a@example.com"})
+	if same.Version != c2.Version {
+		t.Errorf("no-op upsert moved version %d -> %d", c2.Version, same.Version)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testMerge(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	a := apply(t, s, Event("a@example.com", emailNews, prefsync.OptedIn, t0))[0]
+	b := apply(t, s, Event("b@example.com", emailAll, prefsync.OptedOut, t0))[0]
+	m, err := s.MergeContacts(ctx, a.ContactID, b.ContactID, prefsync.Source{System: "support", Touchpoint: prefsync.Support}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != a.ContactID || len(m.Emails) != 2 || m.State.Find(emailAll) == nil || m.State.Find(emailNews) == nil {
+		t.Errorf("merged contact %+v", m)
+	}
+	if m.Version <= a.Version || m.Version <= b.Version {
+		t.Errorf("merged version %d not above %d and %d", m.Version, a.Version, b.Version)
+	}
+	for _, e := range []string{"a@example.com", "b@example.com"} {
+		got, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &e})
+		if err != nil || got.ID != a.ContactID {
+			t.Errorf("%s finds %v, %v", e, got, err)
+		}
+	}
+	if got, err := s.FindContact(ctx, prefsync.ContactFilter{ID: &b.ContactID}); err != nil || got.ID != a.ContactID {
+		t.Errorf("old id finds %v, %v", got, err)
+	}
+	hist, _ := s.History(ctx, a.ContactID)
+	merges := 0
+	for _, h := range hist {
+		if h.Kind == prefsync.KindMerge {
+			merges++
+		}
+	}
+	if merges != 2 || len(hist) != 4 {
+		t.Errorf("history after merge: %d entries, %d merges", len(hist), merges)
+	}
+	n := 0
+	s.EachContact(ctx, func(*prefsync.Contact) error { n++; return nil })
+	if n != 1 {
+		t.Errorf("EachContact after merge sees %d contacts", n)
+	}
+}
+
+func testHistory(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	ev := Event("a@example.com", emailAll, prefsync.OptedOut, t0)
+	ev.Reason = "too many emails"
+	ev.Evidence.Proof = []byte(`{"form":"v3"}`)
+	r := apply(t, s, ev, Event("a@example.com", emailAll, prefsync.OptedIn, t0.Add(-time.Minute)))
+	hist, err := s.History(ctx, r[0].ContactID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 {
+		t.Fatalf("history has %d entries", len(hist))
+	}
+	h := hist[0]
+	if h.Status != prefsync.Applied || h.Reason != "too many emails" || h.Evidence.IP != "192.0.2.1" ||
+		h.Evidence.UserAgent != "agent" || string(h.Evidence.Proof) != `{"form":"v3"}` || !h.OccurredAt.Equal(t0) ||
+		h.Subject == nil || h.Subject.Email != "a@example.com" || h.Source.System != "test" {
+		t.Errorf("entry 0: %+v", h)
+	}
+	if hist[1].Status != prefsync.Superseded || hist[1].StatusReason != prefsync.ReasonOlderThanCurrent {
+		t.Errorf("entry 1: %+v", hist[1])
+	}
+	rep, err := s.VerifyAudit(ctx)
+	if err != nil || !rep.OK || rep.Entries != 2 || len(rep.Head) != 64 {
+		t.Errorf("verify: %+v, %v", rep, err)
+	}
+	if _, err := s.History(ctx, prefsync.ContactIDFromNumber(99)); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("history of unknown contact: %v", err)
+	}
+}
+
+func testEachContact(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	want := map[string]string{}
+	for i := range 50 {
+		e := fmt.Sprintf("u%02d@example.com", i)
+		r := apply(t, s, Event(e, emailAll, prefsync.OptedOut, t0))
+		want[r[0].ContactID] = e
+	}
+	s.UpsertContact(ctx, prefsync.ContactInput{Email: "u07@example.com", Phone: "+14155552671"})
+	got := map[string]*prefsync.Contact{}
+	if err := s.EachContact(ctx, func(c *prefsync.Contact) error { got[c.ID] = c; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("EachContact: %d contacts, want %d", len(got), len(want))
+	}
+	for id, e := range want {
+		c := got[id]
+		if len(c.Emails) != 1 || c.Emails[0] != e || c.State.Find(emailAll) == nil || !c.CreatedAt.Equal(t0) {
+			t.Errorf("contact %s: %+v", id, c)
+		}
+		if e == "u07@example.com" && (len(c.Phones) != 1 || c.Version != 2) {
+			t.Errorf("u07 lost its phone: %+v", c)
+		}
+	}
+	stop := errors.New("stop")
+	if err := s.EachContact(ctx, func(*prefsync.Contact) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("EachContact error: %v", err)
+	}
+}
+
+func testSuppressions(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	in := prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "a@example.com", Reason: prefsync.SuppressedHardBounce, Source: "sendgrid", CreatedAt: t0}
+	if err := s.AddSuppression(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.Reason = prefsync.SuppressedSpamComplaint
+	if err := s.AddSuppression(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Suppressions(ctx)
+	if err != nil || len(got) != 1 || got[0].Reason != prefsync.SuppressedSpamComplaint || !got[0].CreatedAt.Equal(t0) {
+		t.Errorf("suppressions: %+v, %v", got, err)
+	}
+}
+
+func testKeys(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	k, secret, err := prefsync.NewAPIKey("crm", []string{prefsync.ScopeEventsWrite, prefsync.ScopeCheck}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.CreateAPIKey(ctx, k, false); !ok || err != nil {
+		t.Fatalf("create: %v %v", ok, err)
+	}
+	got, err := s.FindAPIKey(ctx, prefsync.HashAPIKey(secret))
+	if err != nil || got.Name != "crm" || !got.Allows(prefsync.ScopeCheck) || got.Allows(prefsync.ScopeContactsRead) {
+		t.Errorf("find: %+v, %v", got, err)
+	}
+	boot, _ := prefsync.APIKeyFromSecret("bootstrap", []string{prefsync.ScopeAdmin}, "bootstrap-secret-123", t0)
+	if ok, err := s.CreateAPIKey(ctx, boot, true); !ok || err != nil {
+		t.Errorf("first bootstrap: %v %v", ok, err)
+	}
+	boot2, _ := prefsync.APIKeyFromSecret("bootstrap", []string{prefsync.ScopeAdmin}, "another-secret-4567", t0)
+	if ok, err := s.CreateAPIKey(ctx, boot2, true); ok || err != nil {
+		t.Errorf("second bootstrap created a key: %v %v", ok, err)
+	}
+	if err := s.RevokeAPIKey(ctx, k.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindAPIKey(ctx, prefsync.HashAPIKey(secret)); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("revoked key still found: %v", err)
+	}
+	keys, _ := s.APIKeys(ctx)
+	if len(keys) != 2 || keys[0].RevokedAt == nil {
+		t.Errorf("keys: %+v", keys)
+	}
+	if err := s.RevokeAPIKey(ctx, k.ID, t0); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("revoke twice: %v", err)
+	}
+}
