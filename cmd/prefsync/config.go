@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"prefsync"
+	"prefsync/identifier"
+	"prefsync/sqlite"
+)
+
+// Config is the whole configuration of the hub, from flags over PREFSYNC_* environment
+// variables over defaults.
+type Config struct {
+	Addr               string
+	Database           string
+	PublicURL          string
+	Dictionary         string
+	DefaultPhoneRegion string
+	MaxBodyBytes       int64
+	LogLevel           string
+	LogFormat          string
+	ShutdownTimeout    time.Duration
+	BootstrapAdminKey  string
+}
+
+// flags registers the configuration's flags on fs, with defaults taken from the
+// environment.
+func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.Addr, "addr", env("PREFSYNC_ADDR", "127.0.0.1:8080"), "address to listen on (PREFSYNC_ADDR)")
+	fs.StringVar(&c.Database, "database", env("PREFSYNC_DATABASE", "prefsync.db"), "SQLite file path, or postgres:// URL (PREFSYNC_DATABASE)")
+	fs.StringVar(&c.PublicURL, "public-url", env("PREFSYNC_PUBLIC_URL", ""), "base URL for public links; default http://ADDR (PREFSYNC_PUBLIC_URL)")
+	fs.StringVar(&c.Dictionary, "dictionary", env("PREFSYNC_DICTIONARY", ""), "preference dictionary JSON file; default built in (PREFSYNC_DICTIONARY)")
+	fs.StringVar(&c.DefaultPhoneRegion, "default-phone-region", env("PREFSYNC_DEFAULT_PHONE_REGION", ""), "ISO region for phone numbers without country code, e.g. US (PREFSYNC_DEFAULT_PHONE_REGION)")
+	fs.StringVar(&c.LogLevel, "log-level", env("PREFSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (PREFSYNC_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("PREFSYNC_LOG_FORMAT", "text"), "text or json (PREFSYNC_LOG_FORMAT)")
+	c.MaxBodyBytes = 4 << 20
+	c.ShutdownTimeout = 15 * time.Second
+	c.BootstrapAdminKey = getenv("PREFSYNC_BOOTSTRAP_ADMIN_KEY")
+}
+
+// validate checks the configuration and fills derived defaults.
+func (c *Config) validate() error {
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		return fmt.Errorf("--public-url %q must start with http:// or https://", c.PublicURL)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func (c *Config) logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (c *Config) dictionary() (*prefsync.Dictionary, error) {
+	if c.Dictionary == "" {
+		return prefsync.DefaultDictionary(), nil
+	}
+	f, err := os.Open(c.Dictionary)
+	if err != nil {
+		return nil, fmt.Errorf("dictionary: %w", err)
+	}
+	defer f.Close()
+	d, err := prefsync.ParseDictionary(f)
+	if err != nil {
+		return nil, fmt.Errorf("dictionary %s: %w", c.Dictionary, err)
+	}
+	return d, nil
+}
+
+func (c *Config) normalizer() prefsync.Normalizer {
+	return identifier.Normalizer{DefaultRegion: strings.ToUpper(c.DefaultPhoneRegion)}
+}
+
+// openStore opens the store the database setting names.
+func (c *Config) openStore(ctx context.Context, dict *prefsync.Dictionary) (prefsync.Store, error) {
+	if strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://") {
+		return nil, fmt.Errorf("--database: the PostgreSQL store is not part of this build yet; use a file path")
+	}
+	return sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration()})
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type running struct {
+	url    string
+	stop   func()
+	stdout *bytes.Buffer
+}
+
+// start runs the real "prefsync serve" in-process on a free port.
+func start(t *testing.T, env map[string]string, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	out := &bytes.Buffer{}
+	p := &Program{Stdout: out, Stderr: io.Discard, Getenv: func(k string) string { return env[k] },
+		Listening: func(a string) { addr <- a }}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)) }()
+	select {
+	case a := <-addr:
+		r := &running{url: "http://" + a, stdout: out}
+		r.stop = func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}
+		return r
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	return nil
+}
+
+func call(t *testing.T, method, url, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+func TestEndToEnd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "e2e.db")
+	const admin = "e2e-admin-key-0123456789"
+	env := map[string]string{"PREFSYNC_BOOTSTRAP_ADMIN_KEY": admin, "PREFSYNC_DATABASE": db}
+	srv := start(t, env)
+
+	code, c := call(t, "POST", srv.url+"/v1/contacts", admin, `{"email":"Ana@Example.com","jurisdiction":"DE","locale":"de"}`)
+	if code != 200 || c["id"] == nil {
+		t.Fatalf("create contact: %d %v", code, c)
+	}
+	id := c["id"].(string)
+	code, res := call(t, "POST", srv.url+"/v1/events", admin,
+		`{"subject":{"email":"ana@example.com"},"channel":"email","topic":"promotions","state":"opted_in","evidence":{"method":"explicit","ip":"192.0.2.7"},"idempotency_key":"form-1"}`)
+	if code != 200 {
+		t.Fatalf("opt in: %d %v", code, res)
+	}
+	check := `{"channel":"email","topic":"promotions","recipients":[{"email":"ana@example.com"},{"contact_id":"` + id + `"},{"email":"stranger@example.com"}]}`
+	_, chk := call(t, "POST", srv.url+"/v1/check", admin, check)
+	want := []any{true, true, false}
+	for i, r := range chk["results"].([]any) {
+		if r.(map[string]any)["allowed"] != want[i] {
+			t.Errorf("check %d after opt-in: %v", i, r)
+		}
+	}
+	call(t, "POST", srv.url+"/v1/events", admin, `{"subject":{"email":"ana@example.com"},"channel":"*","topic":"*","state":"opted_out","source":{"system":"support","touchpoint":"support"}}`)
+	_, chk = call(t, "POST", srv.url+"/v1/check", admin, check)
+	if r := chk["results"].([]any)[0].(map[string]any); r["allowed"] != false || r["reason"] != "opted_out:(*,*)" {
+		t.Errorf("check after opt-out everywhere: %v", r)
+	}
+	srv.stop()
+
+	// The keys command works on the same file while the hub is down; the key it prints
+	// works once the hub is back.
+	out := &bytes.Buffer{}
+	p := &Program{Stdout: out, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+	if err := p.Run(context.Background(), []string{"keys", "create", "--name", "crm", "--scopes", "check"}); err != nil {
+		t.Fatal(err)
+	}
+	crmKey := strings.TrimSpace(out.String())
+
+	// After a restart, the index is rebuilt from the file: the opt-out still holds.
+	srv = start(t, env)
+	defer srv.stop()
+	if srv.stdout.Len() != 0 {
+		t.Errorf("second start printed %q: the bootstrap key is made once", srv.stdout)
+	}
+	_, chk = call(t, "POST", srv.url+"/v1/check", crmKey, check)
+	if r := chk["results"].([]any)[1].(map[string]any); r["allowed"] != false || r["version"] != 3.0 {
+		t.Errorf("check after restart: %v", r)
+	}
+	if code, _ := call(t, "POST", srv.url+"/v1/events", crmKey, `{}`); code != 403 {
+		t.Errorf("check-only key wrote events: %d", code)
+	}
+	_, hist := call(t, "GET", srv.url+"/v1/contacts/"+id+"/history", admin, "")
+	if n := len(hist["events"].([]any)); n != 2 {
+		t.Errorf("history has %d events", n)
+	}
+
+	out.Reset()
+	if err := p.Run(context.Background(), []string{"audit", "verify"}); err != nil || !strings.Contains(out.String(), "audit trail OK: 2 entries") {
+		t.Errorf("audit verify: %v %q", err, out)
+	}
+}
+
+func TestGeneratedBootstrapKey(t *testing.T) {
+	env := map[string]string{"PREFSYNC_DATABASE": filepath.Join(t.TempDir(), "boot.db")}
+	srv := start(t, env)
+	defer srv.stop()
+	lines := strings.Split(strings.TrimSpace(srv.stdout.String()), "\n")
+	key := lines[len(lines)-1]
+	if !strings.HasPrefix(key, "psk_") {
+		t.Fatalf("printed %q", srv.stdout)
+	}
+	if code, _ := call(t, "GET", srv.url+"/v1/keys", key, ""); code != 200 {
+		t.Errorf("printed key does not work: %d", code)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"MissingFolder", []string{"--database", filepath.Join(dir, "no", "x.db")}, "folder"},
+		{"DatabaseIsDirectory", []string{"--database", dir}, "directory"},
+		{"MissingDictionary", []string{"--database", filepath.Join(dir, "a.db"), "--dictionary", filepath.Join(dir, "none.json")}, "dictionary"},
+		{"BadLogFormat", []string{"--log-format", "xml"}, "log-format"},
+		{"BadPublicURL", []string{"--public-url", "ftp://x"}, "public-url"},
+		{"Postgres", []string{"--database", "postgres://localhost/test"}, "PostgreSQL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Program{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+			err := p.Run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}

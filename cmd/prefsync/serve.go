@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"prefsync"
+	prefhttp "prefsync/http"
+)
+
+func (p *Program) serve(ctx context.Context, args []string) error {
+	var cfg Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(p.Stderr)
+	cfg.flags(fs, p.Getenv)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	logger := cfg.logger(p.Stderr)
+	dict, err := cfg.dictionary()
+	if err != nil {
+		return err
+	}
+	store, err := cfg.openStore(ctx, dict)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := p.bootstrap(ctx, store, cfg.BootstrapAdminKey); err != nil {
+		return err
+	}
+
+	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: cfg.normalizer(), Now: time.Now}
+	start := time.Now()
+	if err := hub.Load(ctx); err != nil {
+		return err
+	}
+	logger.Info("check index loaded", "contacts", hub.Index.Len(), "took", time.Since(start).Round(time.Millisecond))
+
+	api := prefhttp.NewServer(hub, logger, prefhttp.NewMetrics(hub.Index.Len))
+	api.MaxBodyBytes = cfg.MaxBodyBytes
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	logger.Info("prefsync listening", "addr", ln.Addr().String(), "database", cfg.Database, "public_url", cfg.PublicURL)
+	if p.Listening != nil {
+		p.Listening(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// bootstrap gives a store on its first start an admin key: the one in
+// PREFSYNC_BOOTSTRAP_ADMIN_KEY, or a new one printed once.
+func (p *Program) bootstrap(ctx context.Context, store prefsync.Store, secret string) error {
+	var k *prefsync.APIKey
+	var err error
+	generated := secret == ""
+	if generated {
+		k, secret, err = prefsync.NewAPIKey("bootstrap", []string{prefsync.ScopeAdmin}, time.Now())
+	} else {
+		k, err = prefsync.APIKeyFromSecret("bootstrap", []string{prefsync.ScopeAdmin}, secret, time.Now())
+	}
+	if err != nil {
+		return fmt.Errorf("PREFSYNC_BOOTSTRAP_ADMIN_KEY: %w", err)
+	}
+	created, err := store.CreateAPIKey(ctx, k, true)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	if created && generated {
+		fmt.Fprintf(p.Stdout, "New store: admin API key (shown only now, keep it safe):\n%s\n", secret)
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package http
+
+import (
+	"net/http"
+
+	"prefsync"
+)
+
+// contactView is a contact as the API shows it: identifiers, the state of every scope it
+// has, pauses, and the effective decision for every (channel, topic) of the dictionary.
+type contactView struct {
+	*prefsync.Contact
+	Scopes    []prefsync.ScopeState `json:"scopes"`
+	Pauses    []prefsync.Pause      `json:"pauses"`
+	Decisions []scopeDecision       `json:"decisions"`
+}
+
+type scopeDecision struct {
+	Channel string `json:"channel"`
+	Topic   string `json:"topic"`
+	prefsync.Decision
+}
+
+func (s *Server) view(c *prefsync.Contact) contactView {
+	v := contactView{Contact: c, Scopes: nonNil(c.State.Scopes), Pauses: nonNil(c.State.Pauses)}
+	c.Emails, c.Phones, c.ExternalIDs = nonNil(c.Emails), nonNil(c.Phones), nonNil(c.ExternalIDs)
+	now := s.Hub.Now().Unix()
+	subj := prefsync.Subject{ContactID: c.ID}
+	for _, t := range s.Hub.Dict.Topics {
+		for _, ch := range t.Channels {
+			q, err := s.Hub.Dict.Query(ch, t.Name)
+			if err != nil {
+				continue
+			}
+			v.Decisions = append(v.Decisions, scopeDecision{Channel: ch, Topic: t.Name, Decision: s.Hub.Index.Check(&q, &subj, now)})
+		}
+	}
+	return v
+}
+
+func (s *Server) handleUpsertContact(w http.ResponseWriter, r *http.Request) {
+	var in prefsync.ContactInput
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	c, err := s.Hub.UpsertContact(r.Context(), in)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(c))
+}
+
+func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
+	c, err := s.Hub.FindContact(r.Context(), prefsync.Subject{ContactID: r.PathValue("id")})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(c))
+}
+
+// handleLookupContact finds a contact by ?email=, ?phone= or ?external_system=&external_id=.
+func (s *Server) handleLookupContact(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var subj prefsync.Subject
+	switch {
+	case q.Has("email"):
+		subj.Email = q.Get("email")
+	case q.Has("phone"):
+		subj.Phone = q.Get("phone")
+	case q.Has("external_system") || q.Has("external_id"):
+		subj.ExternalID = &prefsync.ExternalID{System: q.Get("external_system"), ID: q.Get("external_id")}
+	default:
+		s.Error(w, r, prefsync.FieldErrorf("email", "look a contact up by email, phone, or external_system and external_id"))
+		return
+	}
+	c, err := s.Hub.FindContact(r.Context(), subj)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(c))
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !prefsync.ValidContactID(id) {
+		s.Error(w, r, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id))
+		return
+	}
+	events, err := s.Hub.Store.History(r.Context(), id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+}
+
+type mergeRequest struct {
+	ContactID string          `json:"contact_id"`
+	Source    prefsync.Source `json:"source"`
+}
+
+// handleMerge folds the contact named in the body into the one in the path.
+func (s *Server) handleMerge(w http.ResponseWriter, r *http.Request) {
+	var in mergeRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !prefsync.ValidContactID(in.ContactID) {
+		s.Error(w, r, prefsync.FieldErrorf("contact_id", "%q is not a contact id", in.ContactID))
+		return
+	}
+	if in.Source.System == "" {
+		in.Source.System = apiKeyFrom(r.Context()).Name
+	}
+	if in.Source.Touchpoint == "" {
+		in.Source.Touchpoint = prefsync.API
+	}
+	c, err := s.Hub.Merge(r.Context(), r.PathValue("id"), in.ContactID, in.Source)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(c))
+}
+
+type suppressionRequest struct {
+	Address string `json:"address"`
+	Reason  string `json:"reason"`
+	Source  string `json:"source,omitempty"`
+}
+
+func (s *Server) handleAddSuppression(w http.ResponseWriter, r *http.Request) {
+	var in suppressionRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if in.Source == "" {
+		in.Source = apiKeyFrom(r.Context()).Name
+	}
+	sup, err := s.Hub.Suppress(r.Context(), prefsync.Suppression{Address: in.Address, Reason: in.Reason, Source: in.Source})
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sup)
+}
+
+func (s *Server) handleSuppressions(w http.ResponseWriter, r *http.Request) {
+	sups, err := s.Hub.Store.Suppressions(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"suppressions": sups})
+}
+
+type keyRequest struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+}
+
+type keyCreated struct {
+	*prefsync.APIKey
+	Secret string `json:"secret"`
+}
+
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
+	var in keyRequest
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	k, secret, err := prefsync.NewAPIKey(in.Name, in.Scopes, s.Hub.Now())
+	if err == nil {
+		_, err = s.Hub.Store.CreateAPIKey(r.Context(), k, false)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, keyCreated{APIKey: k, Secret: secret})
+}
+
+func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.Hub.Store.APIKeys(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+}
+
+func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
+	if err := s.Hub.Store.RevokeAPIKey(r.Context(), r.PathValue("id"), s.Hub.Now()); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.keysMu.Lock()
+	clear(s.keys)
+	s.keysMu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// nonNil makes empty lists render as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,122 @@
+package http
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"prefsync"
+)
+
+// statuses maps each error code to its HTTP status: the one table of it.
+var statuses = map[string]int{
+	prefsync.EINVALID:      http.StatusBadRequest,
+	prefsync.ENOTFOUND:     http.StatusNotFound,
+	prefsync.ECONFLICT:     http.StatusConflict,
+	prefsync.EUNAUTHORIZED: http.StatusUnauthorized,
+	prefsync.EFORBIDDEN:    http.StatusForbidden,
+	prefsync.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	prefsync.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	prefsync.EINTERNAL:     http.StatusInternalServerError,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func newErrorDetail(err error) errorDetail {
+	return errorDetail{Code: prefsync.ErrorCode(err), Message: prefsync.ErrorMessage(err), Field: prefsync.ErrorField(err)}
+}
+
+// Error writes err as a JSON error with the status its code maps to. Internal errors are
+// logged and their text withheld from the client.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := prefsync.ErrorCode(err)
+	if code == prefsync.EINTERNAL {
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	status, ok := statuses[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, errorBody{newErrorDetail(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Debug("write response", "err", err)
+	}
+}
+
+// decodeJSON reads one JSON value from the body into v: no unknown fields, nothing after
+// it, at most the server's body limit.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return prefsync.Errorf(prefsync.ETOOLARGE, "the body is larger than %d bytes", s.MaxBodyBytes)
+		}
+		return prefsync.Errorf(prefsync.EINVALID, "could not read the body: %v", err)
+	}
+	return unmarshalStrict(body, v)
+}
+
+// unmarshalStrict decodes data into v, refusing unknown fields and trailing data, with
+// errors that name the field or the line at fault.
+func unmarshalStrict(data []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			return prefsync.FieldErrorf("", "unexpected data after the JSON value")
+		}
+		return nil
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return prefsync.FieldErrorf("", "the body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return prefsync.FieldErrorf("", "malformed JSON: it ends too early")
+	case errors.As(err, &syn):
+		return prefsync.FieldErrorf("", "malformed JSON at line %d: %v", lineOf(data, syn.Offset), syn)
+	case errors.As(err, &typ):
+		return prefsync.FieldErrorf(typ.Field, "%s must be %s, not %s", fieldName(typ.Field), typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return prefsync.FieldErrorf(f, "unknown field %q", f)
+	}
+	return prefsync.FieldErrorf("", "malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func fieldName(f string) string {
+	if f == "" {
+		return "the body"
+	}
+	return f
+}
+
+func lineOf(data []byte, offset int64) int {
+	return 1 + strings.Count(string(data[:min(int(offset), len(data))]), "\n")
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, errorBody{errorDetail{Code: prefsync.ENOTFOUND, Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)}})
+}
