@@ -17,10 +17,15 @@ type Hub struct {
 }
 
 // MaxBatch is the most events one call may carry.
-const MaxBatch = 10000
+const MaxBatch = 5000
 
 // Load rebuilds the index from the store.
 func (h *Hub) Load(ctx context.Context) error {
+	n, err := h.Store.CountContacts(ctx)
+	if err != nil {
+		return fmt.Errorf("count contacts: %w", err)
+	}
+	h.Index.Reserve(n + n/8) // room for growth before the first resize
 	if err := h.Store.EachContact(ctx, func(c *Contact) error {
 		h.Index.Put(c)
 		return nil
@@ -165,6 +170,9 @@ func (h *Hub) NormalizeRecipient(s *Subject) error {
 			return WithFieldPrefix(err, "phone")
 		}
 		s.Phone = p
+	}
+	if s.ContactID != "" && !ValidContactID(s.ContactID) {
+		return FieldErrorf("contact_id", "%q is not a contact id", s.ContactID)
 	}
 	if s.IsZero() {
 		return FieldErrorf("", "names no recipient: give email, phone, external_id or contact_id")

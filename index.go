@@ -11,24 +11,71 @@ type Index struct {
 	dict *Dictionary
 
 	mu         sync.RWMutex
-	entries    []Facts
+	entries    []entry
+	more       map[uint32][]Fact // facts of entries with more than fit inline
 	free       []uint32
-	byID       map[uint64]uint32
-	byEmail    map[string]uint32
-	byPhone    map[string]uint32
-	byExternal map[string]uint32
+	byID       *table[uint64]
+	byEmail    *table[string]
+	byPhone    *table[string]
+	byExternal *table[string]
 	suppressed map[string]uint8 // address -> reason code
 	unknown    uint8            // policy of a recipient prefsync does not know
+}
+
+// entry is one contact's facts, stored inline when there are few of them (most contacts
+// have two or three), so that a million contacts need no million small allocations.
+type entry struct {
+	version int64
+	inline  [3]Fact
+	n       uint8 // overflowed when more than the inline room: see Index.more
+	policy  uint8
+}
+
+const overflowed = 255
+
+// newEntry stores f in an entry of slot, keeping facts that do not fit inline aside.
+func (x *Index) newEntry(slot uint32, f Facts) entry {
+	e := entry{version: f.Version, policy: f.Policy}
+	if len(f.Facts) <= len(e.inline) {
+		e.n = uint8(copy(e.inline[:], f.Facts))
+		delete(x.more, slot)
+	} else {
+		e.n = overflowed
+		x.more[slot] = f.Facts
+	}
+	return e
+}
+
+// facts returns an entry's facts; the slice may point into e.
+func (x *Index) facts(slot uint32, e *entry) Facts {
+	if e.n == overflowed {
+		return Facts{Version: e.version, Facts: x.more[slot], Policy: e.policy}
+	}
+	return Facts{Version: e.version, Facts: e.inline[:e.n], Policy: e.policy}
+}
+
+// Reserve makes room for n contacts, so that loading a known number of them does not
+// over-allocate while growing.
+func (x *Index) Reserve(n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.byID.len() > 0 || n <= 0 {
+		return
+	}
+	x.entries = make([]entry, 0, n)
+	x.byID = newTable(hashNumber, n)
+	x.byEmail = newTable(hashString, n)
 }
 
 // NewIndex returns an empty index deciding with dict.
 func NewIndex(dict *Dictionary) *Index {
 	return &Index{
 		dict:       dict,
-		byID:       map[uint64]uint32{},
-		byEmail:    map[string]uint32{},
-		byPhone:    map[string]uint32{},
-		byExternal: map[string]uint32{},
+		more:       map[uint32][]Fact{},
+		byID:       newTable(hashNumber, 0),
+		byEmail:    newTable(hashString, 0),
+		byPhone:    newTable(hashString, 0),
+		byExternal: newTable(hashString, 0),
 		suppressed: map[string]uint8{},
 		unknown:    dict.PolicyID(""),
 	}
@@ -38,7 +85,7 @@ func NewIndex(dict *Dictionary) *Index {
 func (x *Index) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.byID)
+	return x.byID.len()
 }
 
 // Put records a contact's state, unless the index already has a newer version.
@@ -49,8 +96,8 @@ func (x *Index) Put(c *Contact) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	slot, exists := x.byID[num]
-	if exists && x.entries[slot].Version > c.Version {
+	slot, exists := x.byID.get(num)
+	if exists && x.entries[slot].version > c.Version {
 		return
 	}
 	f := x.dict.Facts(&c.State, c.Version, c.Jurisdiction)
@@ -60,19 +107,19 @@ func (x *Index) Put(c *Contact) {
 			slot, x.free = x.free[n-1], x.free[:n-1]
 		} else {
 			slot = uint32(len(x.entries))
-			x.entries = append(x.entries, Facts{})
+			x.entries = append(x.entries, entry{})
 		}
-		x.byID[num] = slot
+		x.byID.put(num, slot)
 	}
-	x.entries[slot] = f
+	x.entries[slot] = x.newEntry(slot, f)
 	for _, e := range c.Emails {
-		x.byEmail[e] = slot
+		x.byEmail.put(e, slot)
 	}
 	for _, p := range c.Phones {
-		x.byPhone[p] = slot
+		x.byPhone.put(p, slot)
 	}
 	for _, e := range c.ExternalIDs {
-		x.byExternal[ExternalValue(e)] = slot
+		x.byExternal.put(ExternalValue(e), slot)
 	}
 }
 
@@ -84,21 +131,23 @@ func (x *Index) Remove(c *Contact) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	slot, ok := x.byID[num]
+	slot, ok := x.byID.get(num)
 	if !ok {
 		return
 	}
 	for _, id := range c.Identifiers() {
-		if m := x.identifierMap(id.Kind); m[id.Value] == slot {
-			delete(m, id.Value)
+		if m := x.identifierTable(id.Kind); m != nil {
+			if s, ok := m.get(id.Value); ok && s == slot {
+				m.remove(id.Value)
+			}
 		}
 	}
-	delete(x.byID, num)
-	x.entries[slot] = Facts{}
+	x.byID.remove(num)
+	x.entries[slot] = x.newEntry(slot, Facts{})
 	x.free = append(x.free, slot)
 }
 
-func (x *Index) identifierMap(kind string) map[string]uint32 {
+func (x *Index) identifierTable(kind string) *table[string] {
 	switch kind {
 	case IdentifierEmail:
 		return x.byEmail
@@ -135,13 +184,14 @@ func (x *Index) Suppress(s Suppression) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.suppressed[s.Address] = code
-	m := x.identifierMap(s.Kind)
+	m := x.identifierTable(s.Kind)
 	if m == nil {
 		return
 	}
-	if slot, ok := m[s.Address]; ok {
-		e := &x.entries[slot]
-		e.Facts = x.dict.appendSuppressionFacts(append([]Fact(nil), e.Facts...), s.Kind, code)
+	if slot, ok := m.get(s.Address); ok {
+		f := x.facts(slot, &x.entries[slot])
+		f.Facts = x.dict.appendSuppressionFacts(append([]Fact(nil), f.Facts...), s.Kind, code)
+		x.entries[slot] = x.newEntry(slot, f)
 	}
 }
 
@@ -159,23 +209,23 @@ func suppressionCode(reason string) uint8 {
 func (x *Index) lookup(s *Subject) (uint32, bool) {
 	if s.ContactID != "" {
 		if n, ok := ContactNumber(s.ContactID); ok {
-			if slot, ok := x.byID[n]; ok {
+			if slot, ok := x.byID.get(n); ok {
 				return slot, true
 			}
 		}
 	}
 	if s.Email != "" {
-		if slot, ok := x.byEmail[s.Email]; ok {
+		if slot, ok := x.byEmail.get(s.Email); ok {
 			return slot, true
 		}
 	}
 	if s.Phone != "" {
-		if slot, ok := x.byPhone[s.Phone]; ok {
+		if slot, ok := x.byPhone.get(s.Phone); ok {
 			return slot, true
 		}
 	}
 	if s.ExternalID != nil {
-		if slot, ok := x.byExternal[ExternalValue(*s.ExternalID)]; ok {
+		if slot, ok := x.byExternal.get(ExternalValue(*s.ExternalID)); ok {
 			return slot, true
 		}
 	}
@@ -188,7 +238,8 @@ func (x *Index) Check(q *Query, s *Subject, now int64) Decision {
 	x.mu.RLock()
 	slot, ok := x.lookup(s)
 	if ok {
-		f := x.entries[slot]
+		e := x.entries[slot]
+		f := x.facts(slot, &e)
 		x.mu.RUnlock()
 		return x.dict.Decide(&f, q, now)
 	}

@@ -49,7 +49,7 @@ func TestApplyRules(t *testing.T) {
 			prefsync.Applied, "", prefsync.OptedOut},
 		{"TieAtWindowEdge", []prefsync.Event{out("email/*", t0), in("email/*", t0.Add(w))},
 			prefsync.Superseded, prefsync.ReasonTieOptOutWins, prefsync.OptedOut},
-		{"JustPastWindow", []prefsync.Event{out("email/*", t0), in("email/*", t0.Add(w + ms))},
+		{"JustPastWindow", []prefsync.Event{out("email/*", t0), in("email/*", t0.Add(w+ms))},
 			prefsync.Applied, "", prefsync.OptedIn},
 		{"SameTimeOptOutWins", []prefsync.Event{out("email/*", t0), in("email/*", t0)},
 			prefsync.Superseded, prefsync.ReasonTieOptOutWins, prefsync.OptedOut},

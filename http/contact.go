@@ -53,7 +53,12 @@ func (s *Server) handleUpsertContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetContact(w http.ResponseWriter, r *http.Request) {
-	c, err := s.Hub.FindContact(r.Context(), prefsync.Subject{ContactID: r.PathValue("id")})
+	id := r.PathValue("id")
+	if !prefsync.ValidContactID(id) {
+		s.Error(w, r, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id))
+		return
+	}
+	c, err := s.Hub.FindContact(r.Context(), prefsync.Subject{ContactID: id})
 	if err != nil {
 		s.Error(w, r, err)
 		return

@@ -49,7 +49,7 @@ type Route struct {
 
 // NewServer returns a server with its routes registered.
 func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server {
-	s := &Server{Hub: hub, Logger: logger, Metrics: metrics, MaxBodyBytes: 4 << 20,
+	s := &Server{Hub: hub, Logger: logger, Metrics: metrics, MaxBodyBytes: 8 << 20,
 		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}}
 	s.handle("GET", "/healthz", "", s.handleHealth)
 	s.handle("GET", "/metrics", "", metrics.handler().ServeHTTP)

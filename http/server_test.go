@@ -231,8 +231,13 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("POST %s %s: %d %+v, want 400 on %q", tc.path, tc.body, code, e.Error, tc.field)
 		}
 	}
-	if code := h.do("GET", "/v1/contacts/c_nope", adminKey, nil, &e); code != 400 && code != 404 {
-		t.Errorf("bad contact id: %d", code)
+	for _, p := range []string{"/v1/contacts/c_nope", "/v1/contacts/c_nope/history", "/v1/contacts/" + prefsync.ContactIDFromNumber(3)} {
+		if code := h.do("GET", p, adminKey, nil, &e); code != 404 || e.Error.Code != "not_found" {
+			t.Errorf("GET %s: %d %+v", p, code, e)
+		}
+	}
+	if code := h.do("POST", "/v1/check", adminKey, `{"channel":"email","topic":"promotions","recipients":[{"contact_id":"nonsense"}]}`, &e); code != 400 || e.Error.Field != "recipients[0].contact_id" {
+		t.Errorf("check with a malformed contact id: %d %+v", code, e)
 	}
 	if code := h.do("GET", "/v1/nowhere", adminKey, nil, &e); code != 404 || e.Error.Code != "not_found" {
 		t.Errorf("unknown route: %d %+v", code, e)

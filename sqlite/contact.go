@@ -232,6 +232,15 @@ func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefs
 	return loadContact(ctx, db.read, id)
 }
 
+// CountContacts implements prefsync.Store.
+func (db *DB) CountContacts(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM contacts WHERE merged_into IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count contacts: %w", err)
+	}
+	return n, nil
+}
+
 // EachContact implements prefsync.Store. It walks contacts and identifiers side by side,
 // both in contact id order, so a million contacts load in one pass of each table.
 func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error) error {

@@ -55,7 +55,7 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 		}
 		if status == prefsync.Applied {
 			c.Version++
-			c.UpdatedAt = ev.ReceivedAt
+			c.UpdatedAt = t.db.cfg.Now().UTC()
 			if !dirty[c.ID] {
 				dirty[c.ID] = true
 				order = append(order, c)

@@ -308,8 +308,8 @@ func testMerge(t *testing.T, open Opener) {
 	}
 	n := 0
 	s.EachContact(ctx, func(*prefsync.Contact) error { n++; return nil })
-	if n != 1 {
-		t.Errorf("EachContact after merge sees %d contacts", n)
+	if count, err := s.CountContacts(ctx); n != 1 || count != 1 || err != nil {
+		t.Errorf("after merge EachContact sees %d contacts, CountContacts %d (%v); want 1", n, count, err)
 	}
 }
 

@@ -46,7 +46,7 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DefaultPhoneRegion, "default-phone-region", env("PREFSYNC_DEFAULT_PHONE_REGION", ""), "ISO region for phone numbers without country code, e.g. US (PREFSYNC_DEFAULT_PHONE_REGION)")
 	fs.StringVar(&c.LogLevel, "log-level", env("PREFSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (PREFSYNC_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("PREFSYNC_LOG_FORMAT", "text"), "text or json (PREFSYNC_LOG_FORMAT)")
-	c.MaxBodyBytes = 4 << 20
+	c.MaxBodyBytes = 8 << 20
 	c.ShutdownTimeout = 15 * time.Second
 	c.BootstrapAdminKey = getenv("PREFSYNC_BOOTSTRAP_ADMIN_KEY")
 }
