@@ -4,10 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"strconv"
+	"time"
 )
 
-// Contact ids are "c_" and 13 characters of Crockford base32 over a random, non-zero
-// 64-bit number, so the check index can key contacts by the number alone.
+// Contact ids are "c_" and 13 characters of Crockford base32 over a non-zero 63-bit
+// number, so the check index can key contacts by the number alone. Numbers are ordered by
+// creation time (see NewContactNumber), so stores append new contacts instead of writing
+// all over their indexes.
 const crockford = "0123456789abcdefghjkmnpqrstvwxyz"
 
 // ContactIDFromNumber renders a contact number as a contact id.
@@ -52,17 +55,16 @@ func ValidContactID(id string) bool {
 	return ok
 }
 
-// RandomContactNumber draws a contact number from crypto/rand.
-func RandomContactNumber() uint64 {
+// NewContactNumber returns a contact number: the Unix millisecond in the high 42 bits
+// (good until 2109) and 21 random bits below, and greater than last, so numbers one
+// writer hands out are unique and increasing.
+func NewContactNumber(now time.Time, last uint64) uint64 {
 	var b [8]byte
-	for {
-		if _, err := rand.Read(b[:]); err != nil {
-			panic(err)
-		}
-		if n := binary.LittleEndian.Uint64(b[:]); n != 0 {
-			return n
-		}
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
 	}
+	n := uint64(now.UnixMilli())<<21 | binary.LittleEndian.Uint64(b[:])&(1<<21-1)
+	return max(n, last+1) & (1<<63 - 1)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

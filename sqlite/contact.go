@@ -18,23 +18,48 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// The statements of the write path, prepared once (see hotQueries).
+const (
+	// A contact and its identifiers in one statement; identifiers come as
+	// kind US value RS kind US value ….
+	qContact = `
+		SELECT jurisdiction, locale, version, state, merged_into, created_at, updated_at,
+			(SELECT group_concat(kind || char(31) || value, char(30)) FROM identifiers WHERE contact_id = contacts.id)
+		FROM contacts WHERE id = ?`
+	qFindIdentifier = `SELECT contact_id FROM identifiers WHERE kind = ? AND value = ?`
+	qAddIdentifier  = `INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`
+	// New contacts are written once, at the end of their transaction, with their state.
+	qSaveContact = `
+		INSERT INTO contacts (id, jurisdiction, locale, version, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
+			version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`
+)
+
+// num is the database key of a contact id; ids that do not parse key nothing (0).
+func num(id string) int64 {
+	n, _ := prefsync.ContactNumber(id)
+	return int64(n)
+}
+
+func idOf(n int64) string { return prefsync.ContactIDFromNumber(uint64(n)) }
+
 // loadContact reads a live contact by id, following merges.
 func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, error) {
 	for range 8 { // merges chain at most a few times; bound the walk anyway
 		c := &prefsync.Contact{ID: id}
 		var state, created, updated string
-		var mergedInto sql.NullString
-		err := q.QueryRowContext(ctx, `
-			SELECT jurisdiction, locale, version, state, merged_into, created_at, updated_at
-			FROM contacts WHERE id = ?`, id).
-			Scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &created, &updated)
+		var mergedInto sql.NullInt64
+		var idents sql.NullString
+		err := q.QueryRowContext(ctx, qContact, num(id)).
+			Scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &created, &updated, &idents)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id)
 		case err != nil:
 			return nil, fmt.Errorf("load contact %s: %w", id, err)
 		case mergedInto.Valid:
-			id = mergedInto.String
+			id = idOf(mergedInto.Int64)
 			continue
 		}
 		if err := json.Unmarshal([]byte(state), &c.State); err != nil {
@@ -46,19 +71,12 @@ func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, 
 		if c.UpdatedAt, err = parseTime(updated); err != nil {
 			return nil, fmt.Errorf("load contact %s: %w", id, err)
 		}
-		rows, err := q.QueryContext(ctx, `SELECT kind, value FROM identifiers WHERE contact_id = ? ORDER BY kind, value`, id)
-		if err != nil {
-			return nil, fmt.Errorf("load contact %s identifiers: %w", id, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var kind, value string
-			if err := rows.Scan(&kind, &value); err != nil {
-				return nil, err
+		for _, ident := range strings.Split(idents.String, "\x1e") {
+			if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
+				addIdentifier(c, kind, value)
 			}
-			addIdentifier(c, kind, value)
 		}
-		return c, rows.Err()
+		return c, nil
 	}
 	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
 }
@@ -79,8 +97,9 @@ func addIdentifier(c *prefsync.Contact, kind, value string) {
 func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier) (string, error) {
 	found := ""
 	for _, id := range ids {
-		var cid string
-		err := q.QueryRowContext(ctx, `SELECT contact_id FROM identifiers WHERE kind = ? AND value = ?`, id.Kind, id.Value).Scan(&cid)
+		var n int64
+		err := q.QueryRowContext(ctx, qFindIdentifier, id.Kind, id.Value).Scan(&n)
+		cid := idOf(n)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			continue
@@ -96,7 +115,8 @@ func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier
 }
 
 // contactFor finds the contact the identifiers name, creating it when none does, and
-// attaches the identifiers it does not have yet. It reports whether c changed.
+// attaches the identifiers it does not have yet. It reports whether c changed; a changed
+// contact must be saved before the transaction ends.
 func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[string]*prefsync.Contact) (*prefsync.Contact, bool, error) {
 	var err error
 	id := contactID
@@ -129,7 +149,7 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 		if hasIdentifier(c, ident) {
 			continue
 		}
-		if _, err := t.Exec(`INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`, ident.Kind, ident.Value, c.ID); err != nil {
+		if _, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID)); err != nil {
 			return nil, false, fmt.Errorf("add identifier: %w", err)
 		}
 		addIdentifier(c, ident.Kind, ident.Value)
@@ -152,13 +172,11 @@ func (t *tx) createContact(ids []prefsync.Identifier) (*prefsync.Contact, error)
 		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no such contact")
 	}
 	now := t.db.cfg.Now().UTC()
-	c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(t.db.cfg.NewContactNumber()), CreatedAt: now, UpdatedAt: now}
-	if _, err := t.Exec(`INSERT INTO contacts (id, created_at, updated_at) VALUES (?, ?, ?)`,
-		c.ID, formatTime(now), formatTime(now)); err != nil {
-		return nil, fmt.Errorf("create contact: %w", err)
-	}
+	n := prefsync.NewContactNumber(now, t.db.lastNumber)
+	t.db.lastNumber = n
+	c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(n), CreatedAt: now, UpdatedAt: now}
 	for _, id := range ids {
-		if _, err := t.Exec(`INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`, id.Kind, id.Value, c.ID); err != nil {
+		if _, err := t.Exec(qAddIdentifier, id.Kind, id.Value, num(c.ID)); err != nil {
 			return nil, fmt.Errorf("create contact identifier: %w", err)
 		}
 		addIdentifier(c, id.Kind, id.Value)
@@ -166,14 +184,15 @@ func (t *tx) createContact(ids []prefsync.Identifier) (*prefsync.Contact, error)
 	return c, nil
 }
 
-// saveContact writes a contact's version, attributes and state.
+// saveContact writes a contact's version, attributes and state; the row of a contact
+// created in this transaction is inserted here.
 func (t *tx) saveContact(c *prefsync.Contact) error {
 	state, err := json.Marshal(c.State)
 	if err != nil {
 		return err
 	}
-	if _, err := t.Exec(`UPDATE contacts SET jurisdiction = ?, locale = ?, version = ?, state = ?, updated_at = ? WHERE id = ?`,
-		c.Jurisdiction, c.Locale, c.Version, string(state), formatTime(c.UpdatedAt), c.ID); err != nil {
+	if _, err := t.Exec(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, string(state),
+		formatTime(c.CreatedAt), formatTime(c.UpdatedAt)); err != nil {
 		return fmt.Errorf("save contact %s: %w", c.ID, err)
 	}
 	return nil
@@ -267,15 +286,18 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 		return fmt.Errorf("each contact identifiers: %w", err)
 	}
 	defer idents.Close()
-	var pendID, pendKind, pendValue string
+	var pendKind, pendValue string
+	var pendID int64
 	pending := false
 	for contacts.Next() {
 		c := &prefsync.Contact{}
+		var id int64
 		var state []byte
 		var created, updated string
-		if err := contacts.Scan(&c.ID, &c.Jurisdiction, &c.Locale, &c.Version, &state, &created, &updated); err != nil {
+		if err := contacts.Scan(&id, &c.Jurisdiction, &c.Locale, &c.Version, &state, &created, &updated); err != nil {
 			return err
 		}
+		c.ID = idOf(id)
 		c.CreatedAt, _ = parseTime(created)
 		c.UpdatedAt, _ = parseTime(updated)
 		if len(state) > 2 {
@@ -293,10 +315,10 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 				}
 				pending = true
 			}
-			if pendID > c.ID {
+			if pendID > id {
 				break
 			}
-			if pendID == c.ID {
+			if pendID == id {
 				addIdentifier(c, pendKind, pendValue)
 			}
 			pending = false
@@ -335,13 +357,13 @@ func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync
 		}
 		a.Version = max(a.Version, b.Version) + 1
 		a.UpdatedAt = now
-		if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, a.ID, b.ID); err != nil {
+		if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, num(a.ID), num(b.ID)); err != nil {
 			return fmt.Errorf("move identifiers: %w", err)
 		}
 		for _, id := range b.Identifiers() {
 			addIdentifier(a, id.Kind, id.Value)
 		}
-		if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, a.ID, formatTime(now), b.ID); err != nil {
+		if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, num(a.ID), formatTime(now), num(b.ID)); err != nil {
 			return fmt.Errorf("mark merged: %w", err)
 		}
 		if err := t.saveContact(a); err != nil {

@@ -77,6 +77,16 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 	return results, order, nil
 }
 
+const (
+	qSeenIdempotency = `SELECT seq FROM audit WHERE idempotency_key = ? AND status <> 'duplicate'`
+	qAppendAudit     = `
+		INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash, salt, subject, ip, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// hotQueries are prepared on the writer's connection when the store opens.
+var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSeenIdempotency, qAppendAudit}
+
 // idempotencyKey scopes a client's key to its source system.
 func idempotencyKey(ev *prefsync.Event) any {
 	if ev.IdempotencyKey == "" {
@@ -91,7 +101,7 @@ func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, bool, error) {
 		return 0, false, nil
 	}
 	var seq int64
-	err := t.QueryRow(`SELECT seq FROM audit WHERE idempotency_key = ? AND status <> 'duplicate'`, key).Scan(&seq)
+	err := t.QueryRowContext(t.ctx, qSeenIdempotency, key).Scan(&seq)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, false, nil
@@ -119,16 +129,13 @@ func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 	if r.IdempotencyKey != "" {
 		key = r.Source.System + "\x1f" + r.IdempotencyKey
 	}
-	if _, err := t.Exec(`INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.Seq, r.ContactID, string(r.Status), key, string(body), hash); err != nil {
-		return 0, fmt.Errorf("append audit: %w", err)
-	}
+	var salt, subj, ip, ua any
 	if p != nil {
-		subj, _ := json.Marshal(p.Subject)
-		if _, err := t.Exec(`INSERT INTO audit_personal (seq, salt, subject, ip, user_agent) VALUES (?, ?, ?, ?, ?)`,
-			r.Seq, p.Salt, string(subj), p.IP, p.UserAgent); err != nil {
-			return 0, fmt.Errorf("append audit personal data: %w", err)
-		}
+		s, _ := json.Marshal(p.Subject)
+		salt, subj, ip, ua = p.Salt, string(s), p.IP, p.UserAgent
+	}
+	if _, err := t.Exec(qAppendAudit, r.Seq, num(r.ContactID), string(r.Status), key, string(body), hash, salt, subj, ip, ua); err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
 	}
 	t.db.head, t.db.nextSeq = hash, t.db.nextSeq+1
 	return r.Seq, nil
@@ -142,10 +149,9 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 	}
 	// A merged contact's history includes the history of those merged into it.
 	rows, err := db.read.QueryContext(ctx, `
-		SELECT a.seq, a.body, p.salt, p.subject, p.ip, p.user_agent
-		FROM audit a LEFT JOIN audit_personal p ON p.seq = a.seq
-		WHERE a.contact_id = ? OR a.contact_id IN (SELECT id FROM contacts WHERE merged_into = ?)
-		ORDER BY a.seq`, c.ID, c.ID)
+		SELECT seq, body, salt, subject, ip, user_agent FROM audit
+		WHERE contact_id = ? OR contact_id IN (SELECT id FROM contacts WHERE merged_into = ?)
+		ORDER BY seq`, num(c.ID), num(c.ID))
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", c.ID, err)
 	}
@@ -175,9 +181,7 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 
 // VerifyAudit implements prefsync.Store.
 func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
-	rows, err := db.read.QueryContext(ctx, `
-		SELECT a.seq, a.contact_id, a.body, a.hash, p.salt, p.subject, p.ip, p.user_agent
-		FROM audit a LEFT JOIN audit_personal p ON p.seq = a.seq ORDER BY a.seq`)
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, contact_id, body, hash, salt, subject, ip, user_agent FROM audit ORDER BY seq`)
 	if err != nil {
 		return prefsync.AuditReport{}, fmt.Errorf("verify audit: %w", err)
 	}
@@ -186,11 +190,11 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 	var prev []byte
 	want := int64(1)
 	for rows.Next() {
-		var seq int64
-		var contactID, body string
+		var seq, contactNum int64
+		var body string
 		var hash, salt []byte
 		var subj, ip, ua sql.NullString
-		if err := rows.Scan(&seq, &contactID, &body, &hash, &salt, &subj, &ip, &ua); err != nil {
+		if err := rows.Scan(&seq, &contactNum, &body, &hash, &salt, &subj, &ip, &ua); err != nil {
 			return rep, err
 		}
 		var p *prefsync.Personal
@@ -209,8 +213,8 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 		if err == nil {
 			var r prefsync.ChainRecord
 			json.Unmarshal([]byte(body), &r)
-			if r.ContactID != contactID {
-				err = fmt.Errorf("row names contact %s, the chained content %s", contactID, r.ContactID)
+			if r.ContactID != idOf(contactNum) {
+				err = fmt.Errorf("row names contact %s, the chained content %s", idOf(contactNum), r.ContactID)
 			}
 		}
 		if err != nil {

@@ -94,9 +94,10 @@ func TestAuditTamper(t *testing.T) {
 		bad       int64
 	}{
 		{"EditedState", `UPDATE audit SET body = replace(body, '"opted_out"', '"opted_in"') WHERE seq = 2`, 2},
-		{"EditedPersonal", `UPDATE audit_personal SET ip = '10.0.0.1' WHERE seq = 3`, 3},
+		{"EditedPersonal", `UPDATE audit SET ip = '10.0.0.1' WHERE seq = 3`, 3},
 		{"Deleted", `DELETE FROM audit WHERE seq = 2`, 2},
-		{"ErasedPersonalIsFine", `DELETE FROM audit_personal WHERE seq = 1`, 0},
+		{"MovedToOtherContact", `UPDATE audit SET contact_id = contact_id + 1 WHERE seq = 1`, 1},
+		{"ErasedPersonalIsFine", `UPDATE audit SET salt = NULL, subject = NULL, ip = NULL, user_agent = NULL WHERE seq = 1`, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			copyPath := filepath.Join(t.TempDir(), "copy.db")

@@ -1,11 +1,12 @@
--- Contacts and their projected state. state is the JSON of prefsync.ContactState.
+-- Contacts and their projected state. id is the contact's number (the public id "c_…"
+-- is its base32 form); state is the JSON of prefsync.ContactState.
 CREATE TABLE contacts (
-    id           TEXT PRIMARY KEY,
+    id           INTEGER PRIMARY KEY,
     jurisdiction TEXT NOT NULL DEFAULT '',
     locale       TEXT NOT NULL DEFAULT '',
     version      INTEGER NOT NULL DEFAULT 0,
     state        TEXT NOT NULL DEFAULT '{}',
-    merged_into  TEXT REFERENCES contacts (id),
+    merged_into  INTEGER,
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL
 );
@@ -13,32 +14,29 @@ CREATE TABLE contacts (
 CREATE TABLE identifiers (
     kind       TEXT NOT NULL,
     value      TEXT NOT NULL,
-    contact_id TEXT NOT NULL REFERENCES contacts (id),
+    contact_id INTEGER NOT NULL,
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 CREATE INDEX identifiers_by_contact ON identifiers (contact_id);
 
--- The audit trail: append-only, each entry chained to the one before by hash.
+-- The audit trail: append-only, each entry's body chained to the one before by hash.
+-- The personal columns (salt, subject, ip, user_agent) are outside the chain, which
+-- commits only to their salted digest: erasure sets them to NULL and the chain holds.
 CREATE TABLE audit (
     seq             INTEGER PRIMARY KEY,
-    contact_id      TEXT NOT NULL,
+    contact_id      INTEGER NOT NULL,
     status          TEXT NOT NULL,
     idempotency_key TEXT,
     body            TEXT NOT NULL,
-    hash            BLOB NOT NULL
+    hash            BLOB NOT NULL,
+    salt            BLOB,
+    subject         TEXT,
+    ip              TEXT,
+    user_agent      TEXT
 );
 CREATE INDEX audit_by_contact ON audit (contact_id, seq);
 CREATE UNIQUE INDEX audit_idempotency ON audit (idempotency_key)
     WHERE idempotency_key IS NOT NULL AND status <> 'duplicate';
-
--- Personal data of audit entries, outside the chain so that erasure keeps it intact.
-CREATE TABLE audit_personal (
-    seq        INTEGER PRIMARY KEY REFERENCES audit (seq),
-    salt       BLOB NOT NULL,
-    subject    TEXT NOT NULL,
-    ip         TEXT NOT NULL,
-    user_agent TEXT NOT NULL
-);
 
 CREATE TABLE suppressions (
     kind       TEXT NOT NULL,

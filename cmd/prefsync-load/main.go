@@ -1,0 +1,424 @@
+// Command prefsync-load measures a running prefsync hub: durable ingest (single events and
+// batches), single-recipient checks at a fixed rate, and NDJSON streaming checks. It
+// talks to loopback addresses only, and every run is bounded in count and time.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type config struct {
+	url, key, mode string
+	clients        int
+	duration       time.Duration
+	rate           int
+	batch          int
+	contacts       int
+	count          int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.url, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
+	flag.StringVar(&c.key, "key", os.Getenv("PREFSYNC_KEY"), "API key with events:write and check (PREFSYNC_KEY)")
+	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream")
+	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (ingest, check); at most 2m")
+	flag.IntVar(&c.rate, "rate", 20000, "check: requests per second")
+	flag.IntVar(&c.batch, "batch", 500, "seed, batch: events per request")
+	flag.IntVar(&c.contacts, "contacts", 1_000_000, "contacts user0000000@example.com … to address")
+	flag.IntVar(&c.count, "count", 1_000_000, "batch: events to send; stream: recipients to check")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "prefsync-load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("refusing %s: load is only sent to loopback addresses", c.url)
+	}
+	c.duration = min(c.duration, 2*time.Minute)
+	c.count = min(c.count, 20_000_000)
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+		MaxIdleConnsPerHost: c.clients + 8, MaxConnsPerHost: c.clients + 8, DisableCompression: true}}
+	l := &loader{config: c, client: client}
+	switch c.mode {
+	case "seed":
+		return l.seed()
+	case "ingest":
+		return l.ingest()
+	case "batch":
+		return l.batchIngest()
+	case "check":
+		return l.check()
+	case "stream":
+		return l.stream()
+	}
+	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check or stream", c.mode)
+}
+
+type loader struct {
+	config
+	client *http.Client
+}
+
+func email(i int) string { return "user" + fmt.Sprintf("%07d", i) + "@example.com" }
+
+func (l *loader) post(path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest("POST", l.url+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+l.key)
+	req.Header.Set("Content-Type", contentType)
+	return l.client.Do(req)
+}
+
+// send posts a JSON body and fails on any status but 200.
+func (l *loader) send(path string, body []byte) error {
+	res, err := l.post(path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		return fmt.Errorf("%s: %d %s", path, res.StatusCode, data)
+	}
+	return nil
+}
+
+// event renders one event; contact i gets scopes that depend on n so contacts differ.
+func event(i, n int, at time.Time) []byte {
+	scopes := [...][3]string{
+		{"email", "newsletter", `"opted_in","evidence":{"method":"explicit","ip":"192.0.2.1"}`},
+		{"sms", "*", `"opted_out"`},
+		{"email", "promotions", `"opted_in","evidence":{"method":"implicit"}`},
+		{"*", "promotions", `"opted_out"`},
+	}
+	s := scopes[n%len(scopes)]
+	return fmt.Appendf(nil, `{"subject":{"email":%q},"channel":%q,"topic":%q,"state":%s,"occurred_at":%q,"source":{"system":"load","touchpoint":"import"}}`,
+		email(i), s[0], s[1], s[2], at.UTC().Format(time.RFC3339Nano))
+}
+
+func batchBody(events [][]byte) []byte {
+	b := []byte(`{"events":[`)
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, "]}"...)
+}
+
+// seed gives every contact two or three scopes, in batches, and reports the rate.
+func (l *loader) seed() error {
+	at := time.Now().Add(-time.Hour)
+	total := l.contacts*2 + l.contacts/3
+	jobs := make(chan []byte, l.clients)
+	var sent atomic.Int64
+	start := time.Now()
+	errc := make(chan error, l.clients)
+	var wg sync.WaitGroup
+	for range min(l.clients, 4) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range jobs {
+				if err := l.send("/v1/events", body); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	var pending [][]byte
+	n := 0
+	flush := func() bool {
+		select {
+		case jobs <- batchBody(pending):
+		case err := <-errc:
+			errc <- err
+			return false
+		}
+		sent.Add(int64(len(pending)))
+		pending = pending[:0]
+		return true
+	}
+	for i := range l.contacts {
+		for k := range 2 + boolInt(i%3 == 0) {
+			pending = append(pending, event(i, k+boolInt(k == 2), at))
+			n++
+			if len(pending) == l.batch && !flush() {
+				break
+			}
+		}
+		if i%100000 == 0 && i > 0 {
+			fmt.Fprintf(os.Stderr, "seeded %d contacts, %d events, %.0f events/s\n", i, sent.Load(), float64(sent.Load())/time.Since(start).Seconds())
+		}
+	}
+	if len(pending) > 0 {
+		flush()
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	el := time.Since(start)
+	fmt.Printf("seed: %d contacts, %d events (of %d) in %.1fs: %.0f events/s in batches of %d\n", l.contacts, n, total, el.Seconds(), float64(n)/el.Seconds(), l.batch)
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ingest sends single-event requests from many clients for the duration.
+func (l *loader) ingest() error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.duration)
+	defer cancel()
+	lat := newLatencies(l.clients)
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range l.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for n := 0; ctx.Err() == nil; n++ {
+				body := event(r.IntN(l.contacts), n, time.Now())
+				t := time.Now()
+				if err := l.send("/v1/events", body); err != nil {
+					if errs.Add(1) < 5 {
+						fmt.Fprintln(os.Stderr, err)
+					}
+					continue
+				}
+				lat.add(w, time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	n := lat.count()
+	fmt.Printf("ingest: %d single-event requests from %d clients in %.1fs: %.0f requests/s; latency %s; errors %d\n",
+		n, l.clients, el.Seconds(), float64(n)/el.Seconds(), lat.summary(), errs.Load())
+	return nil
+}
+
+// batchIngest sends count events in batches from a few clients.
+func (l *loader) batchIngest() error {
+	l.clients = min(l.clients, 4)
+	batches := (l.count + l.batch - 1) / l.batch
+	var next atomic.Int64
+	lat := newLatencies(l.clients)
+	var wg sync.WaitGroup
+	errc := make(chan error, l.clients)
+	start := time.Now()
+	deadline := start.Add(l.duration)
+	for w := range l.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 2))
+			events := make([][]byte, l.batch)
+			for b := next.Add(1) - 1; b < int64(batches) && time.Now().Before(deadline); b = next.Add(1) - 1 {
+				for i := range events {
+					events[i] = event(r.IntN(l.contacts), i+int(b), time.Now())
+				}
+				t := time.Now()
+				if err := l.send("/v1/events", batchBody(events)); err != nil {
+					errc <- err
+					return
+				}
+				lat.add(w, time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	el := time.Since(start)
+	n := lat.count() * l.batch
+	fmt.Printf("batch: %d events in %d requests of %d from %d clients in %.1fs: %.0f events/s; request latency %s\n",
+		n, lat.count(), l.batch, l.clients, el.Seconds(), float64(n)/el.Seconds(), lat.summary())
+	return nil
+}
+
+// check sends single-recipient checks at a fixed rate over keep-alive connections, and
+// measures latency from when each request was due, so a stalled server is not hidden.
+func (l *loader) check() error {
+	perWorker := time.Duration(float64(time.Second) * float64(l.clients) / float64(l.rate))
+	lat := newLatencies(l.clients)
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now().Add(10 * time.Millisecond)
+	end := start.Add(l.duration)
+	for w := range l.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 3))
+			due := start.Add(perWorker * time.Duration(w) / time.Duration(l.clients))
+			body := make([]byte, 0, 128)
+			for ; due.Before(end); due = due.Add(perWorker) {
+				time.Sleep(time.Until(due))
+				body = append(body[:0], `{"channel":"email","topic":"promotions","recipients":[{"email":"`...)
+				body = append(body, email(r.IntN(l.contacts))...)
+				body = append(body, `"}]}`...)
+				if err := l.send("/v1/check", body); err != nil {
+					if errs.Add(1) < 5 {
+						fmt.Fprintln(os.Stderr, err)
+					}
+					continue
+				}
+				lat.add(w, time.Since(due))
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	n := lat.count()
+	fmt.Printf("check: %d single-recipient checks, target %d/s, achieved %.0f/s over %d keep-alive connections; latency %s; errors %d\n",
+		n, l.rate, float64(n)/el.Seconds(), l.clients, lat.summary(), errs.Load())
+	return nil
+}
+
+// stream filters count recipients through one NDJSON check per client.
+func (l *loader) stream() error {
+	streams := min(l.clients, 4)
+	var wg sync.WaitGroup
+	var got atomic.Int64
+	errc := make(chan error, streams)
+	start := time.Now()
+	for s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := l.count / streams
+			pr, pw := io.Pipe()
+			go func() {
+				w := bufio.NewWriterSize(pw, 64<<10)
+				line := make([]byte, 0, 64)
+				for i := range n {
+					line = append(line[:0], `{"email":"user`...)
+					id := (i*7919 + s) % l.contacts
+					line = append(line, zeroPad(id)...)
+					line = append(line, "@example.com\"}\n"...)
+					w.Write(line)
+				}
+				w.Flush()
+				pw.Close()
+			}()
+			res, err := l.post("/v1/check?channel=email&topic=promotions", "application/x-ndjson", pr)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer res.Body.Close()
+			if res.StatusCode != 200 {
+				errc <- fmt.Errorf("stream: %d", res.StatusCode)
+				return
+			}
+			sc := bufio.NewScanner(res.Body)
+			lines := 0
+			for sc.Scan() {
+				lines++
+			}
+			got.Add(int64(lines))
+			if lines != n {
+				errc <- fmt.Errorf("stream %d: %d results for %d recipients", s, lines, n)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	el := time.Since(start)
+	fmt.Printf("stream: %d recipients over %d NDJSON streams in %.2fs: %.0f recipients/s\n", got.Load(), streams, el.Seconds(), float64(got.Load())/el.Seconds())
+	return nil
+}
+
+func zeroPad(i int) []byte {
+	b := strconv.AppendInt(nil, int64(i), 10)
+	for len(b) < 7 {
+		b = append([]byte{'0'}, b...)
+	}
+	return b
+}
+
+// latencies collects samples per worker without contention.
+type latencies struct {
+	mu      sync.Mutex
+	samples [][]time.Duration
+}
+
+func newLatencies(workers int) *latencies {
+	return &latencies{samples: make([][]time.Duration, workers)}
+}
+
+func (l *latencies) add(w int, d time.Duration) {
+	if len(l.samples[w]) < 5_000_000 {
+		l.samples[w] = append(l.samples[w], d)
+	}
+}
+
+func (l *latencies) count() int {
+	n := 0
+	for _, s := range l.samples {
+		n += len(s)
+	}
+	return n
+}
+
+func (l *latencies) summary() string {
+	var all []time.Duration
+	for _, s := range l.samples {
+		all = append(all, s...)
+	}
+	if len(all) == 0 {
+		return "n/a"
+	}
+	slices.Sort(all)
+	p := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
+	return fmt.Sprintf("p50 %s p90 %s p99 %s max %s", p(.5).Round(time.Microsecond), p(.9).Round(time.Microsecond),
+		p(.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
+}
+
+var _ = errors.New
