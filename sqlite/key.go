@@ -15,6 +15,7 @@ import (
 func (db *DB) CreateAPIKey(ctx context.Context, k *prefsync.APIKey, bootstrap bool) (bool, error) {
 	created := false
 	err := db.do(ctx, func(t *tx) error {
+		created = false
 		if bootstrap {
 			res, err := t.Exec(`INSERT INTO meta (key, value) VALUES ('bootstrapped', ?) ON CONFLICT (key) DO NOTHING`, formatTime(k.CreatedAt))
 			if err != nil {

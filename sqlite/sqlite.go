@@ -77,7 +77,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 	}
 	// synchronous(FULL) fsyncs the WAL at every commit: an acknowledged write is on disk.
-	// A large page cache, memory-mapped reads and in-memory savepoint journals keep the
+	// A large page cache, memory-mapped reads and in-memory statement journals keep the
 	// writer out of syscalls other than the WAL append and its fsync.
 	// Readers only read: setting the journal mode on each new reader would wait for the
 	// writer's lock.
@@ -195,7 +195,8 @@ func (db *DB) loadHead(ctx context.Context) error {
 }
 
 // do runs fn in the writer's next transaction and returns once that transaction is
-// committed (or fn's changes rolled back).
+// committed (or fn's changes rolled back). fn may be run more than once, each time in a
+// fresh transaction: it must set its results anew on every run.
 func (db *DB) do(ctx context.Context, fn func(*tx) error) error {
 	r := &request{fn: fn, err: make(chan error, 1)}
 	select {
@@ -210,8 +211,8 @@ func (db *DB) do(ctx context.Context, fn func(*tx) error) error {
 	return <-r.err
 }
 
-// writer is the only goroutine that writes. It takes every request that is waiting,
-// runs each in a savepoint of one transaction, and commits them with one fsync.
+// writer is the only goroutine that writes. It takes every request that is waiting and
+// commits them in one transaction, with one fsync.
 func (db *DB) writer() {
 	defer close(db.done)
 	batch := make([]*request, 0, db.cfg.MaxBatch)
@@ -242,50 +243,49 @@ func (db *DB) writer() {
 	}
 }
 
+// commit runs the batch's requests in one transaction. Requests rarely fail (input is
+// validated before it reaches the store), so none pays for a savepoint: when one does
+// fail, the transaction is rolled back and each request is run again in its own, so
+// one request's failure never undoes another's write.
 func (db *DB) commit(batch []*request) {
-	errs := make([]error, len(batch))
-	head, next := db.head, db.nextSeq
-	fail := func(err error) {
-		db.head, db.nextSeq = head, next
-		for _, r := range batch {
-			r.err <- fmt.Errorf("commit: %w", err)
+	if len(batch) > 1 {
+		if err := db.run(batch); err == nil {
+			for _, r := range batch {
+				r.err <- nil
+			}
+			return
 		}
 	}
+	for _, r := range batch {
+		r.err <- db.run([]*request{r})
+	}
+}
+
+// run runs requests in one transaction and commits it if all succeed.
+func (db *DB) run(reqs []*request) error {
+	head, next := db.head, db.nextSeq
 	ctx := context.Background()
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		fail(err)
-		return
+		return fmt.Errorf("begin: %w", err)
 	}
 	t := &tx{Tx: sqlTx, db: db, ctx: ctx}
-	for i, r := range batch {
-		h, n := db.head, db.nextSeq
-		if _, err := sqlTx.Exec(`SAVEPOINT req`); err != nil {
-			sqlTx.Rollback()
-			fail(err)
-			return
-		}
-		if errs[i] = r.fn(t); errs[i] != nil {
-			db.head, db.nextSeq = h, n
-			if _, err := sqlTx.Exec(`ROLLBACK TO req`); err != nil {
-				sqlTx.Rollback()
-				fail(err)
-				return
-			}
-		}
-		if _, err := sqlTx.Exec(`RELEASE req`); err != nil {
-			sqlTx.Rollback()
-			fail(err)
-			return
+	for _, r := range reqs {
+		if err = r.fn(t); err != nil {
+			break
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
-		fail(err)
-		return
+	if err == nil {
+		if err = sqlTx.Commit(); err != nil {
+			err = fmt.Errorf("commit: %w", err)
+		}
+	} else {
+		sqlTx.Rollback()
 	}
-	for i, r := range batch {
-		r.err <- errs[i]
+	if err != nil {
+		db.head, db.nextSeq = head, next
 	}
+	return err
 }
 
 // tx is a write transaction inside the writer. Its statements are prepared once on the

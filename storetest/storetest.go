@@ -22,6 +22,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("BatchIsAllOrNothing", func(t *testing.T) { testBatchAtomic(t, open) })
 	t.Run("IdempotencyKey", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open) })
+	t.Run("FailureIsolated", func(t *testing.T) { testFailureIsolated(t, open) })
 	t.Run("Contacts", func(t *testing.T) { testContacts(t, open) })
 	t.Run("Merge", func(t *testing.T) { testMerge(t, open) })
 	t.Run("HistoryAndAuditChain", func(t *testing.T) { testHistory(t, open) })
@@ -217,6 +218,46 @@ func testConcurrent(t *testing.T, open Opener) {
 	}
 	if rep, _ := s.VerifyAudit(context.Background()); !rep.OK {
 		t.Errorf("audit: %+v", rep)
+	}
+}
+
+// testFailureIsolated sends failing and succeeding writes at once: stores that commit
+// concurrent requests together must not let one request's failure undo another's write.
+func testFailureIsolated(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := Event(fmt.Sprintf("w%02d@example.com", i), emailAll, prefsync.OptedOut, t0)
+			if i%2 == 1 {
+				ev.Subject = prefsync.Subject{ContactID: prefsync.ContactIDFromNumber(uint64(1000 + i))}
+			}
+			_, _, errs[i] = s.ApplyEvents(ctx, []prefsync.Event{ev})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 1 && prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+			t.Errorf("request %d: %v, want ENOTFOUND", i, err)
+		}
+		if i%2 == 0 {
+			if err != nil {
+				t.Errorf("request %d failed: %v", i, err)
+				continue
+			}
+			e := fmt.Sprintf("w%02d@example.com", i)
+			if _, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &e}); err != nil {
+				t.Errorf("request %d's write is lost: %v", i, err)
+			}
+		}
+	}
+	if rep, err := s.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != n/2 {
+		t.Errorf("audit: %+v %v, want %d entries", rep, err, n/2)
 	}
 }
 
