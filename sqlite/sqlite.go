@@ -17,10 +17,19 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"prefsync"
 )
+
+const driverName = "sqlite3_prefsync"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA mmap_size = 4294967296; PRAGMA temp_store = MEMORY", nil)
+		return err
+	}})
+}
 
 //go:embed migration/*.sql
 var migrations embed.FS
@@ -81,14 +90,14 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// writer out of syscalls other than the WAL append and its fsync.
 	// Readers only read: setting the journal mode on each new reader would wait for the
 	// writer's lock.
-	file := "file:" + cfg.Path + "?_pragma=busy_timeout(10000)&_pragma=mmap_size(4294967296)"
-	write, err := sql.Open("sqlite", file+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-131072)&_pragma=temp_store(2)&_txlock=immediate")
+	file := "file:" + cfg.Path + "?_busy_timeout=10000"
+	write, err := sql.Open(driverName, file+"&_journal_mode=WAL&_synchronous=FULL&_cache_size=-131072&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", file+"&_pragma=query_only(1)")
+	read, err := sql.Open(driverName, file+"&_query_only=1")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)

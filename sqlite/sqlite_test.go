@@ -103,7 +103,7 @@ func TestAuditTamper(t *testing.T) {
 			copyPath := filepath.Join(t.TempDir(), "copy.db")
 			data, _ := os.ReadFile(path)
 			os.WriteFile(copyPath, data, 0o600)
-			raw, _ := sql.Open("sqlite", copyPath)
+			raw, _ := sql.Open("sqlite3", copyPath)
 			if _, err := raw.Exec(tc.sql); err != nil {
 				t.Fatal(err)
 			}
