@@ -1,11 +1,11 @@
 -- Contacts and their projected state. id is the contact's number (the public id "c_…"
--- is its base32 form); state is the JSON of prefsync.ContactState.
+-- is its base32 form); state is prefsync.ContactState in its stored form (AppendState).
 CREATE TABLE contacts (
     id           INTEGER PRIMARY KEY,
     jurisdiction TEXT NOT NULL DEFAULT '',
     locale       TEXT NOT NULL DEFAULT '',
     version      INTEGER NOT NULL DEFAULT 0,
-    state        TEXT NOT NULL DEFAULT '{}',
+    state        TEXT NOT NULL DEFAULT '',
     merged_into  INTEGER,
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL
