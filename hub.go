@@ -154,10 +154,10 @@ func (h *Hub) Check(q *Query, s *Subject, now int64) (Decision, error) {
 	return h.Index.Check(q, s, now), nil
 }
 
-// NormalizeRecipient normalises a check's recipient. Addresses already in normal form,
-// as an audience export usually has them, skip the full parse.
+// NormalizeRecipient normalises a check's recipient. A number already in E.164 form is
+// taken as it is: an invalid one finds no contact, and gets the unknown recipient's answer.
 func (h *Hub) NormalizeRecipient(s *Subject) error {
-	if s.Email != "" && !isNormalEmail(s.Email) {
+	if s.Email != "" {
 		e, err := h.Normalizer.Email(s.Email)
 		if err != nil {
 			return WithFieldPrefix(err, "email")
@@ -178,27 +178,6 @@ func (h *Hub) NormalizeRecipient(s *Subject) error {
 		return FieldErrorf("", "names no recipient: give email, phone, external_id or contact_id")
 	}
 	return nil
-}
-
-// isNormalEmail reports whether s is a lower-case ASCII address of plain characters,
-// which normalisation would leave as it is.
-func isNormalEmail(s string) bool {
-	at := -1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '@':
-			if at >= 0 {
-				return false
-			}
-			at = i
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-':
-		case at < 0 && (c == '_' || c == '+'):
-		default:
-			return false
-		}
-	}
-	return at > 0 && at < len(s)-1 && s[at+1] != '.' && s[len(s)-1] != '.' && s[0] != '.'
 }
 
 // isE164 reports whether s looks like a number already in E.164.

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,21 +66,30 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decodeJSON reads one JSON value from the body into v: no unknown fields, nothing after
 // it, at most the server's body limit.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return unmarshalStrict(body, v)
+}
+
+// readBody reads the whole body, at most the server's body limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return prefsync.Errorf(prefsync.ETOOLARGE, "the body is larger than %d bytes", s.MaxBodyBytes)
+			return nil, prefsync.Errorf(prefsync.ETOOLARGE, "the body is larger than %d bytes", s.MaxBodyBytes)
 		}
-		return prefsync.Errorf(prefsync.EINVALID, "could not read the body: %v", err)
+		return nil, prefsync.Errorf(prefsync.EINVALID, "could not read the body: %v", err)
 	}
-	return unmarshalStrict(body, v)
+	return body, nil
 }
 
 // unmarshalStrict decodes data into v, refusing unknown fields and trailing data, with
 // errors that name the field or the line at fault.
 func unmarshalStrict(data []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {

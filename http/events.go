@@ -18,8 +18,8 @@ type eventsResponse struct {
 // handleEvents accepts one event object or {"events": [...]}. Every event is decoded and
 // validated before any is written; the first bad one refuses the whole batch.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	var raw json.RawMessage
-	if err := s.decodeJSON(w, r, &raw); err != nil {
+	raw, err := s.readBody(w, r)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -44,7 +44,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, eventsResponse{Results: results})
 }
 
-func decodeEvents(raw json.RawMessage) ([]prefsync.EventInput, error) {
+func decodeEvents(raw []byte) ([]prefsync.EventInput, error) {
 	if !isBatch(raw) {
 		var in prefsync.EventInput
 		if err := unmarshalStrict(raw, &in); err != nil {
@@ -83,12 +83,11 @@ func unbatched(err error) error {
 	return err
 }
 
-// isBatch reports whether the object's first key is "events".
-func isBatch(raw json.RawMessage) bool {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+// isBatch reports whether the body is an object whose first key is "events".
+func isBatch(raw []byte) bool {
+	rest := bytes.TrimLeft(raw, " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
 		return false
 	}
-	t, err := dec.Token()
-	return err == nil && t == "events"
+	return bytes.HasPrefix(bytes.TrimLeft(rest[1:], " \t\r\n"), []byte(`"events"`))
 }

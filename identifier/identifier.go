@@ -25,6 +25,9 @@ var domainProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transiti
 
 // Email parses a bare address, lower-cases it and turns its domain into ASCII (IDNA).
 func (n Normalizer) Email(s string) (string, error) {
+	if isPlainAddress(s) {
+		return s, nil // already in normal form, as most addresses in an audience are
+	}
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 320 {
 		return "", prefsync.FieldErrorf("", "an email address must be 1 to 320 characters")
@@ -60,4 +63,47 @@ func (n Normalizer) Phone(s string) (string, error) {
 		return "", prefsync.FieldErrorf("", "%q is not a valid phone number", s)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// isPlainAddress reports whether s is an address that Email would return unchanged:
+// lower-case ASCII, a local part of dot-separated words of letters, digits and _+-, and a
+// domain of at least two labels of letters, digits and inner hyphens.
+func isPlainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || len(s) > 254 {
+		return false
+	}
+	return dotted(s[:at], func(c byte) bool { return c == '_' || c == '+' || c == '-' }) &&
+		dotted(s[at+1:], nil) && strings.IndexByte(s[at+1:], '.') > 0 && validLabels(s[at+1:])
+}
+
+// dotted reports whether s is non-empty words of [a-z0-9] (and extra) joined by single dots.
+func dotted(s string, extra func(byte) bool) bool {
+	prevDot := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if prevDot {
+				return false
+			}
+			prevDot = true
+			continue
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-' && extra == nil, extra != nil && extra(c):
+		default:
+			return false
+		}
+		prevDot = false
+	}
+	return !prevDot
+}
+
+// validLabels reports whether no domain label starts or ends with a hyphen, or is an
+// IDNA A-label (which the full path checks).
+func validLabels(domain string) bool {
+	for _, l := range strings.Split(domain, ".") {
+		if l[0] == '-' || l[len(l)-1] == '-' || strings.HasPrefix(l, "xn--") {
+			return false
+		}
+	}
+	return true
 }

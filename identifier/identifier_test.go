@@ -19,9 +19,25 @@ func TestEmail(t *testing.T) {
 			t.Errorf("Email(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "plainaddress", "a@", "@example.com", "Alice <a@example.com>", "a@b@c.com", "a@localhost", "a@exa mple.com"} {
+	for _, bad := range []string{"", "plainaddress", "a@", "@example.com", "Alice <a@example.com>", "a@b@c.com", "a@localhost",
+		"a@exa mple.com", "a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example-.com", "a@example..com", "a@example.com."} {
 		if got, err := n.Email(bad); prefsync.ErrorCode(err) != prefsync.EINVALID {
 			t.Errorf("Email(%q) = %q, %v; want EINVALID", bad, got, err)
+		}
+	}
+}
+
+// TestPlainAddressAgrees checks the fast path against the full parse: whatever it
+// accepts, the full parse returns unchanged.
+func TestPlainAddressAgrees(t *testing.T) {
+	for _, s := range []string{"a@example.com", "first.last+tag@sub.example.co.uk", "x_y-z@a-b.example", "a..b@example.com",
+		"a@b", "a@-b.com", "a@xn--bcher-kva.de", "Upper@example.com", "a@1.2", "a-@b.com", "-a@b.com", "a@b.c-"} {
+		if !isPlainAddress(s) {
+			continue
+		}
+		full, err := Normalizer{}.Email(" " + s) // the space forces the full path
+		if err != nil || full != s {
+			t.Errorf("fast path accepts %q, full parse gives %q, %v", s, full, err)
 		}
 	}
 }

@@ -472,4 +472,3 @@ func (l *latencies) summary() string {
 	return fmt.Sprintf("p50 %s p90 %s p99 %s max %s", p(.5).Round(time.Microsecond), p(.9).Round(time.Microsecond),
 		p(.99).Round(time.Microsecond), all[len(all)-1].Round(time.Microsecond))
 }
-

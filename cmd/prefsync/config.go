@@ -30,6 +30,24 @@ type Config struct {
 	BootstrapAdminKey  string
 }
 
+// parseConfig parses a command's flags: the configuration's, and those extra adds.
+func (p *Program) parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config, *flag.FlagSet, error) {
+	var cfg Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(p.Stderr)
+	cfg.flags(fs, p.Getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, errUsage
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	return &cfg, fs, nil
+}
+
 // flags registers the configuration's flags on fs, with defaults taken from the
 // environment.
 func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
@@ -102,10 +120,15 @@ func (c *Config) normalizer() prefsync.Normalizer {
 	return identifier.Normalizer{DefaultRegion: strings.ToUpper(c.DefaultPhoneRegion)}
 }
 
-// openStore opens the store the database setting names.
-func (c *Config) openStore(ctx context.Context, dict *prefsync.Dictionary) (prefsync.Store, error) {
-	if strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://") {
-		return nil, fmt.Errorf("--database: the PostgreSQL store is not part of this build yet; use a file path")
+// open reads the dictionary and opens the store the configuration names.
+func (c *Config) open(ctx context.Context) (*prefsync.Dictionary, prefsync.Store, error) {
+	dict, err := c.dictionary()
+	if err != nil {
+		return nil, nil, err
 	}
-	return sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration()})
+	if strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://") {
+		return nil, nil, fmt.Errorf("--database: the PostgreSQL store is not part of this build yet; use a file path")
+	}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration()})
+	return dict, store, err
 }

@@ -16,27 +16,22 @@ func (p *Program) keys(ctx context.Context, args []string) error {
 		fmt.Fprint(p.Stderr, "usage: prefsync keys create|list|revoke\n")
 		return errUsage
 	}
-	var cfg Config
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(p.Stderr)
-	cfg.flags(fs, p.Getenv)
-	name := fs.String("name", "", "the key's name, e.g. the system that uses it")
-	scopes := fs.String("scopes", "", "comma-separated scopes: "+strings.Join(prefsync.KeyScopes, ","))
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
-	}
-	dict, err := cfg.dictionary()
+	var name, scopes string
+	cfg, fs, err := p.parseConfig("keys "+args[0], args[1:], func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "", "the key's name, e.g. the system that uses it")
+		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes: "+strings.Join(prefsync.KeyScopes, ","))
+	})
 	if err != nil {
 		return err
 	}
-	store, err := cfg.openStore(ctx, dict)
+	_, store, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	switch args[0] {
 	case "create":
-		k, secret, err := prefsync.NewAPIKey(*name, splitList(*scopes), time.Now())
+		k, secret, err := prefsync.NewAPIKey(name, splitList(scopes), time.Now())
 		if err != nil {
 			return fmt.Errorf("keys create: --%s: %s", flagOf(prefsync.ErrorField(err)), prefsync.ErrorMessage(err))
 		}
@@ -93,18 +88,11 @@ func (p *Program) audit(ctx context.Context, args []string) error {
 		fmt.Fprint(p.Stderr, "usage: prefsync audit verify [--database PATH]\n")
 		return errUsage
 	}
-	var cfg Config
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.SetOutput(p.Stderr)
-	cfg.flags(fs, p.Getenv)
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
-	}
-	dict, err := cfg.dictionary()
+	cfg, _, err := p.parseConfig("audit verify", args[1:], nil)
 	if err != nil {
 		return err
 	}
-	store, err := cfg.openStore(ctx, dict)
+	_, store, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,22 +13,12 @@ import (
 )
 
 func (p *Program) serve(ctx context.Context, args []string) error {
-	var cfg Config
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(p.Stderr)
-	cfg.flags(fs, p.Getenv)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	logger := cfg.logger(p.Stderr)
-	dict, err := cfg.dictionary()
+	cfg, _, err := p.parseConfig("serve", args, nil)
 	if err != nil {
 		return err
 	}
-	store, err := cfg.openStore(ctx, dict)
+	logger := cfg.logger(p.Stderr)
+	dict, store, err := cfg.open(ctx)
 	if err != nil {
 		return err
 	}
