@@ -464,8 +464,12 @@ func testKeys(t *testing.T, open Opener) {
 		t.Errorf("revoked key still found: %v", err)
 	}
 	keys, _ := s.APIKeys(ctx)
-	if len(keys) != 2 || keys[0].RevokedAt == nil {
-		t.Errorf("keys: %+v", keys)
+	revoked := map[string]bool{}
+	for _, x := range keys {
+		revoked[x.ID] = x.RevokedAt != nil
+	}
+	if len(keys) != 2 || !revoked[k.ID] || revoked[boot.ID] {
+		t.Errorf("keys: %d, revoked %v", len(keys), revoked)
 	}
 	if err := s.RevokeAPIKey(ctx, k.ID, t0); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
 		t.Errorf("revoke twice: %v", err)
