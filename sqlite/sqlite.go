@@ -22,11 +22,20 @@ import (
 	"prefsync"
 )
 
-const driverName = "sqlite3_prefsync"
+// Two drivers, for the writer's connection and the readers'. The writer's sets the page
+// size before WAL mode fixes it: small pages keep the WAL bytes of a random update small.
+const (
+	writerDriver = "sqlite3_prefsync_writer"
+	readerDriver = "sqlite3_prefsync_reader"
+)
 
 func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA mmap_size = 4294967296; PRAGMA temp_store = MEMORY", nil)
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA mmap_size = 4294967296; PRAGMA temp_store = MEMORY", nil)
+		return err
+	}})
+	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA mmap_size = 4294967296", nil)
 		return err
 	}})
 }
@@ -91,13 +100,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	// Readers only read: setting the journal mode on each new reader would wait for the
 	// writer's lock.
 	file := "file:" + cfg.Path + "?_busy_timeout=10000"
-	write, err := sql.Open(driverName, file+"&_journal_mode=WAL&_synchronous=FULL&_cache_size=-131072&_txlock=immediate")
+	write, err := sql.Open(writerDriver, file+"&_synchronous=FULL&_cache_size=-131072&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open(driverName, file+"&_query_only=1")
+	read, err := sql.Open(readerDriver, file+"&_query_only=1")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
