@@ -71,7 +71,10 @@ func APIKeyFromSecret(name string, scopes []string, secret string, now time.Time
 			return nil, FieldErrorf("scopes", "unknown scope %q: want %s", s, strings.Join(KeyScopes, ", "))
 		}
 	}
-	h := HashAPIKey(secret)
-	id := "key_" + strings.ToLower(keyEncoding.EncodeToString(h[:5]))
-	return &APIKey{ID: id, Name: name, Scopes: scopes, Hash: h, CreatedAt: now.UTC()}, nil
+	var b [5]byte // the id shows nothing of the secret
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	id := "key_" + strings.ToLower(keyEncoding.EncodeToString(b[:]))
+	return &APIKey{ID: id, Name: name, Scopes: scopes, Hash: HashAPIKey(secret), CreatedAt: now.UTC()}, nil
 }

@@ -15,46 +15,49 @@ const (
 )
 
 // ChainRecord is the content of an audit entry that the tamper-evident chain commits to.
-// It holds no personal data: the subject as given, IP and user agent are kept apart and
-// committed to only through PersonalDigest, a salted hash, so erasing them (and the salt)
-// leaves the chain intact.
+// It holds no personal data: the subject as given, IP, user agent, actor and proof are
+// kept apart and committed to only through PersonalDigest, a salted hash, so erasing
+// them (and the salt) leaves the chain intact.
 type ChainRecord struct {
-	Seq            int64           `json:"seq"`
-	Kind           string          `json:"kind"`
-	ContactID      string          `json:"contact_id"`
-	Status         Status          `json:"status"`
-	StatusReason   string          `json:"status_reason,omitempty"`
-	Reason         string          `json:"reason,omitempty"`
-	Channel        string          `json:"channel,omitempty"`
-	Topic          string          `json:"topic,omitempty"`
-	State          State           `json:"state,omitempty"`
-	PausedUntil    *time.Time      `json:"paused_until,omitempty"`
-	OccurredAt     time.Time       `json:"occurred_at"`
-	ReceivedAt     time.Time       `json:"received_at"`
-	Source         Source          `json:"source"`
-	Method         Method          `json:"method,omitempty"`
-	Proof          json.RawMessage `json:"proof,omitempty"`
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	Version        int64           `json:"version"`
-	PersonalDigest []byte          `json:"personal_digest,omitempty"`
+	Seq            int64      `json:"seq"`
+	Kind           string     `json:"kind"`
+	ContactID      string     `json:"contact_id"`
+	Status         Status     `json:"status"`
+	StatusReason   string     `json:"status_reason,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	Channel        string     `json:"channel,omitempty"`
+	Topic          string     `json:"topic,omitempty"`
+	State          State      `json:"state,omitempty"`
+	PausedUntil    *time.Time `json:"paused_until,omitempty"`
+	OccurredAt     time.Time  `json:"occurred_at"`
+	ReceivedAt     time.Time  `json:"received_at"`
+	Source         Source     `json:"source"`
+	Method         Method     `json:"method,omitempty"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	Version        int64      `json:"version"`
+	PersonalDigest []byte     `json:"personal_digest,omitempty"`
 }
 
 // Personal is the personal data of an audit entry, kept outside the chain.
 type Personal struct {
-	Salt      []byte
-	Subject   Subject
-	IP        string
-	UserAgent string
+	Subject   Subject         `json:"subject"`
+	IP        string          `json:"ip,omitempty"`
+	UserAgent string          `json:"user_agent,omitempty"`
+	Actor     string          `json:"actor,omitempty"`
+	Proof     json.RawMessage `json:"proof,omitempty"`
 }
 
-// Digest is the salted hash of the personal data that the chain commits to.
-func (p *Personal) Digest() []byte {
-	subj, _ := json.Marshal(p.Subject)
+// PersonalOf is the personal data an event carries.
+func PersonalOf(ev *Event) *Personal {
+	return &Personal{Subject: ev.Subject, IP: ev.Evidence.IP, UserAgent: ev.Evidence.UserAgent,
+		Actor: ev.Source.Actor, Proof: ev.Evidence.Proof}
+}
+
+// PersonalDigest is the salted hash of stored personal data that the chain commits to.
+func PersonalDigest(salt, data []byte) []byte {
 	h := sha256.New()
-	for _, part := range [][]byte{p.Salt, subj, []byte(p.IP), []byte(p.UserAgent)} {
-		fmt.Fprintf(h, "%d:", len(part))
-		h.Write(part)
-	}
+	h.Write(salt)
+	h.Write(data)
 	return h.Sum(nil)
 }
 
@@ -71,8 +74,9 @@ func NewChainRecord(ev *Event, contactID string, status Status, statusReason str
 	r := ChainRecord{
 		Kind: KindEvent, ContactID: contactID, Status: status, StatusReason: statusReason, Reason: ev.Reason,
 		Channel: ev.Scope.Channel, Topic: ev.Scope.Topic, State: ev.State,
-		OccurredAt: ev.OccurredAt.UTC(), ReceivedAt: ev.ReceivedAt.UTC(), Source: ev.Source,
-		Method: ev.Evidence.Method, Proof: ev.Evidence.Proof, IdempotencyKey: ev.IdempotencyKey, Version: version,
+		OccurredAt: ev.OccurredAt.UTC(), ReceivedAt: ev.ReceivedAt.UTC(),
+		Source: Source{System: ev.Source.System, Touchpoint: ev.Source.Touchpoint},
+		Method: ev.Evidence.Method, IdempotencyKey: ev.IdempotencyKey, Version: version,
 	}
 	if ev.IsPause() {
 		t := ev.PausedUntil
@@ -87,11 +91,11 @@ func (r *ChainRecord) Entry(p *Personal) AuditEntry {
 		Seq: r.Seq, Kind: r.Kind, ContactID: r.ContactID, Status: r.Status, StatusReason: r.StatusReason, Reason: r.Reason,
 		Channel: r.Channel, Topic: r.Topic, State: r.State, PausedUntil: r.PausedUntil,
 		OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, Source: r.Source,
-		Evidence:       Evidence{Method: r.Method, Proof: r.Proof},
+		Evidence:       Evidence{Method: r.Method},
 		IdempotencyKey: r.IdempotencyKey, Version: r.Version,
 	}
 	if p != nil {
-		e.Evidence.IP, e.Evidence.UserAgent = p.IP, p.UserAgent
+		e.Evidence.IP, e.Evidence.UserAgent, e.Evidence.Proof, e.Source.Actor = p.IP, p.UserAgent, p.Proof, p.Actor
 		if !p.Subject.IsZero() {
 			s := p.Subject
 			e.Subject = &s
@@ -101,8 +105,8 @@ func (r *ChainRecord) Entry(p *Personal) AuditEntry {
 }
 
 // VerifyLink checks one stored entry against the hash of the one before it, and returns
-// its own hash. personal is nil when the entry's personal data was erased.
-func VerifyLink(prev []byte, seq int64, body, hash []byte, personal *Personal) ([]byte, error) {
+// its own hash. personal (the stored personal data) is nil once erased.
+func VerifyLink(prev []byte, seq int64, body, hash, salt, personal []byte) ([]byte, error) {
 	if want := ChainHash(prev, body); !bytes.Equal(want, hash) {
 		return nil, fmt.Errorf("hash does not match the entry's content and the previous hash")
 	}
@@ -113,7 +117,7 @@ func VerifyLink(prev []byte, seq int64, body, hash []byte, personal *Personal) (
 	if r.Seq != seq {
 		return nil, fmt.Errorf("body says seq %d", r.Seq)
 	}
-	if personal != nil && !bytes.Equal(personal.Digest(), r.PersonalDigest) {
+	if personal != nil && !bytes.Equal(PersonalDigest(salt, personal), r.PersonalDigest) {
 		return nil, fmt.Errorf("personal data does not match its digest")
 	}
 	return hash, nil

@@ -2,6 +2,7 @@ package prefsync
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -144,7 +145,7 @@ func NormalizeContactInput(n Normalizer, in ContactInput) (ContactInput, error) 
 	in.Email, in.Phone = s.Email, s.Phone
 	for i, e := range in.ExternalIDs {
 		if in.ExternalIDs[i], err = normalizeExternalID(e); err != nil {
-			return in, WithFieldPrefix(err, "external_ids["+itoa(i)+"]")
+			return in, WithFieldPrefix(err, "external_ids["+strconv.Itoa(i)+"]")
 		}
 	}
 	if in.Email == "" && in.Phone == "" && len(in.ExternalIDs) == 0 {

@@ -168,6 +168,16 @@ var addressChannels = map[string][]string{
 	IdentifierPhone: {"sms", "whatsapp", "voice"},
 }
 
+// addressReaches reports whether an address of the kind reaches the channel-wide scope.
+func (d *Dictionary) addressReaches(kind string, scope ScopeID) bool {
+	for _, c := range addressChannels[kind] {
+		if id, ok := d.channelIDs[c]; ok && d.scopeID(id, 0) == scope {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Dictionary) appendSuppressionFacts(fs []Fact, kind string, code uint8) []Fact {
 	for _, c := range addressChannels[kind] {
 		if id, ok := d.channelIDs[c]; ok {

@@ -70,7 +70,6 @@ type Dictionary struct {
 	optIn      map[string]bool
 	expiry     map[string]time.Duration
 	policies   []policy
-	scopes     []Scope // by ScopeID
 	outReasons []string
 	inReasons  []string
 	expReasons []string
@@ -333,7 +332,6 @@ func (d *Dictionary) ConflictWindowDuration() time.Duration { return d.window }
 
 func (d *Dictionary) compileScopes() {
 	n := (len(d.Channels) + 1) * (len(d.Topics) + 1)
-	d.scopes = make([]Scope, n)
 	d.outReasons = make([]string, n)
 	d.inReasons = make([]string, n)
 	d.expReasons = make([]string, n)
@@ -343,7 +341,6 @@ func (d *Dictionary) compileScopes() {
 		for ti, t := range tops {
 			id := ci*(len(tops)) + ti
 			s := Scope{Channel: c, Topic: t}
-			d.scopes[id] = s
 			d.outReasons[id] = "opted_out:" + s.String()
 			d.inReasons[id] = "opted_in:" + s.String()
 			d.expReasons[id] = "consent_expired:" + s.String()
@@ -378,9 +375,6 @@ func (d *Dictionary) ScopeID(s Scope) ScopeID {
 func (d *Dictionary) scopeID(c, t uint8) ScopeID {
 	return ScopeID(int(c)*(len(d.Topics)+1) + int(t))
 }
-
-// Scope returns the scope with the compact number id.
-func (d *Dictionary) Scope(id ScopeID) Scope { return d.scopes[id] }
 
 // ValidateScope checks that channel and topic are known and that the topic exists on the
 // channel. Wildcards are allowed; a concrete pair must be one the dictionary lists.

@@ -109,6 +109,8 @@ func TestEventValidate(t *testing.T) {
 			e.State, e.Topic, e.PausedUntil = "", "newsletter", t0.Format(time.RFC3339)
 		}, "topic"},
 		{"PauseAndState", func(e *prefsync.EventInput) { e.PausedUntil = t0.Format(time.RFC3339) }, "paused_until"},
+		{"PauseForever", func(e *prefsync.EventInput) { e.State, e.PausedUntil = "", "9999-12-31T00:00:00Z" }, "paused_until"},
+		{"AncientTime", func(e *prefsync.EventInput) { e.OccurredAt = "1000-01-01T00:00:00Z" }, "occurred_at"},
 		{"BadProof", func(e *prefsync.EventInput) { e.Evidence.Proof = []byte("{") }, "evidence.proof"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,6 +70,13 @@ func (e *Event) IsPause() bool { return e.State == "" }
 // would win every conflict until then.
 const MaxClockSkew = 5 * time.Minute
 
+// The range of times prefsync stores: from the Unix epoch to the end of 2105, which the
+// stored state and the check index both represent exactly.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // Validate checks an event input against the dictionary and returns the event it
 // describes, with identifiers normalised. now is the time prefsync received it.
 func (in EventInput) Validate(d *Dictionary, n Normalizer, now time.Time) (Event, error) {
@@ -104,6 +111,9 @@ func (in EventInput) Validate(d *Dictionary, n Normalizer, now time.Time) (Event
 		if t.After(now.Add(MaxClockSkew)) {
 			return ev, FieldErrorf("occurred_at", "%s is in the future", in.OccurredAt)
 		}
+		if t.Before(minTime) {
+			return ev, FieldErrorf("occurred_at", "%s is before 1970", in.OccurredAt)
+		}
 		ev.OccurredAt = t
 	}
 	ev.OccurredAt = ev.OccurredAt.UTC()
@@ -115,6 +125,9 @@ func (in EventInput) Validate(d *Dictionary, n Normalizer, now time.Time) (Event
 		}
 		if ev.Scope.Topic != Any {
 			return ev, FieldErrorf("topic", "a pause covers a whole channel: topic must be \"*\"")
+		}
+		if t.Before(minTime) || !t.Before(maxTime) {
+			return ev, FieldErrorf("paused_until", "%s is outside 1970 to 2105; to stop messages for good, opt out instead", in.PausedUntil)
 		}
 		ev.PausedUntil = t.UTC()
 	case in.PausedUntil != "":

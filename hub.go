@@ -32,6 +32,13 @@ func (h *Hub) Load(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("load contacts: %w", err)
 	}
+	merged, err := h.Store.MergedContacts(ctx)
+	if err != nil {
+		return fmt.Errorf("load merged contacts: %w", err)
+	}
+	for from, into := range merged {
+		h.Index.Alias(from, into)
+	}
 	sups, err := h.Store.Suppressions(ctx)
 	if err != nil {
 		return fmt.Errorf("load suppressions: %w", err)
@@ -121,8 +128,7 @@ func (h *Hub) Merge(ctx context.Context, into, from string, src Source) (*Contac
 	if err != nil {
 		return nil, err
 	}
-	h.Index.Remove(old)
-	h.Index.Put(c)
+	h.Index.Merge(old, c)
 	return c, nil
 }
 
@@ -146,49 +152,12 @@ func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) 
 	return s, nil
 }
 
-// Check decides one recipient. The subject is normalised here.
+// Check decides one recipient, normalising it as events are: an address finds the
+// contact whatever form it is given in.
 func (h *Hub) Check(q *Query, s *Subject, now int64) (Decision, error) {
-	if err := h.NormalizeRecipient(s); err != nil {
+	n, err := NormalizeSubject(h.Normalizer, *s)
+	if err != nil {
 		return Decision{}, err
 	}
-	return h.Index.Check(q, s, now), nil
-}
-
-// NormalizeRecipient normalises a check's recipient. A number already in E.164 form is
-// taken as it is: an invalid one finds no contact, and gets the unknown recipient's answer.
-func (h *Hub) NormalizeRecipient(s *Subject) error {
-	if s.Email != "" {
-		e, err := h.Normalizer.Email(s.Email)
-		if err != nil {
-			return WithFieldPrefix(err, "email")
-		}
-		s.Email = e
-	}
-	if s.Phone != "" && !isE164(s.Phone) {
-		p, err := h.Normalizer.Phone(s.Phone)
-		if err != nil {
-			return WithFieldPrefix(err, "phone")
-		}
-		s.Phone = p
-	}
-	if s.ContactID != "" && !ValidContactID(s.ContactID) {
-		return FieldErrorf("contact_id", "%q is not a contact id", s.ContactID)
-	}
-	if s.IsZero() {
-		return FieldErrorf("", "names no recipient: give email, phone, external_id or contact_id")
-	}
-	return nil
-}
-
-// isE164 reports whether s looks like a number already in E.164.
-func isE164(s string) bool {
-	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return h.Index.Check(q, &n, now), nil
 }

@@ -3,7 +3,6 @@ package prefsync
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"strconv"
 	"time"
 )
 
@@ -32,7 +31,7 @@ func ContactNumber(id string) (uint64, bool) {
 	var n uint64
 	for i := 2; i < 15; i++ {
 		v := crockfordValue(id[i])
-		if v < 0 || (i == 2 && v > 15) {
+		if v < 0 || (i == 2 && v > 7) { // 63 bits: the first character holds three
 			return 0, false
 		}
 		n = n<<5 | uint64(v)
@@ -66,5 +65,3 @@ func NewContactNumber(now time.Time, last uint64) uint64 {
 	n := uint64(now.UnixMilli())<<21 | binary.LittleEndian.Uint64(b[:])&(1<<21-1)
 	return max(n, last+1) & (1<<63 - 1)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

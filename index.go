@@ -18,8 +18,9 @@ type Index struct {
 	byEmail    *table[string]
 	byPhone    *table[string]
 	byExternal *table[string]
-	suppressed map[string]uint8 // address -> reason code
-	unknown    uint8            // policy of a recipient prefsync does not know
+	suppressed map[string]uint8  // address -> reason code
+	aliases    map[uint64]uint64 // merged contact -> the contact it was merged into
+	unknown    uint8             // policy of a recipient prefsync does not know
 }
 
 // entry is one contact's facts, stored inline when there are few of them (most contacts
@@ -77,6 +78,7 @@ func NewIndex(dict *Dictionary) *Index {
 		byPhone:    newTable(hashString, 0),
 		byExternal: newTable(hashString, 0),
 		suppressed: map[string]uint8{},
+		aliases:    map[uint64]uint64{},
 		unknown:    dict.PolicyID(""),
 	}
 }
@@ -88,14 +90,19 @@ func (x *Index) Len() int {
 	return x.byID.len()
 }
 
-// Put records a contact's state, unless the index already has a newer version.
+// Put records a contact's state, unless the index already has a newer version, or the
+// contact was merged into another.
 func (x *Index) Put(c *Contact) {
-	num, ok := ContactNumber(c.ID)
-	if !ok {
-		return
-	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.put(c)
+}
+
+func (x *Index) put(c *Contact) {
+	num, ok := ContactNumber(c.ID)
+	if !ok || x.aliases[num] != 0 {
+		return
+	}
 	slot, exists := x.byID.get(num)
 	if exists && x.entries[slot].version > c.Version {
 		return
@@ -123,28 +130,49 @@ func (x *Index) Put(c *Contact) {
 	}
 }
 
-// Remove drops a contact (merged into another) and the identifiers it had.
-func (x *Index) Remove(c *Contact) {
-	num, ok := ContactNumber(c.ID)
-	if !ok {
-		return
-	}
+// Merge records, in one step, that loser was folded into winner: checks never see the
+// loser's identifiers unmapped, its id finds the winner, and a late write of the loser
+// cannot bring it back.
+func (x *Index) Merge(loser, winner *Contact) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	slot, ok := x.byID.get(num)
-	if !ok {
-		return
-	}
-	for _, id := range c.Identifiers() {
-		if m := x.identifierTable(id.Kind); m != nil {
-			if s, ok := m.get(id.Value); ok && s == slot {
-				m.remove(id.Value)
-			}
+	if num, ok := ContactNumber(loser.ID); ok {
+		if slot, ok := x.byID.get(num); ok {
+			x.byID.remove(num)
+			x.entries[slot] = x.newEntry(slot, Facts{})
+			x.free = append(x.free, slot)
 		}
 	}
-	x.byID.remove(num)
-	x.entries[slot] = x.newEntry(slot, Facts{})
-	x.free = append(x.free, slot)
+	x.alias(loser.ID, winner.ID)
+	x.put(winner)
+}
+
+// Alias makes the id of a contact merged into another find the other.
+func (x *Index) Alias(merged, into string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.alias(merged, into)
+}
+
+func (x *Index) alias(merged, into string) {
+	from, ok1 := ContactNumber(merged)
+	to, ok2 := ContactNumber(into)
+	if ok1 && ok2 {
+		x.aliases[from] = to
+	}
+}
+
+// slotOf finds a contact's slot by number, following merges.
+func (x *Index) slotOf(num uint64) (uint32, bool) {
+	for range 8 {
+		if slot, ok := x.byID.get(num); ok {
+			return slot, true
+		}
+		if num = x.aliases[num]; num == 0 {
+			break
+		}
+	}
+	return 0, false
 }
 
 func (x *Index) identifierTable(kind string) *table[string] {
@@ -190,7 +218,13 @@ func (x *Index) Suppress(s Suppression) {
 	}
 	if slot, ok := m.get(s.Address); ok {
 		f := x.facts(slot, &x.entries[slot])
-		f.Facts = x.dict.appendSuppressionFacts(append([]Fact(nil), f.Facts...), s.Kind, code)
+		var kept []Fact
+		for _, fact := range f.Facts { // a new reason replaces the old one
+			if fact.Kind != FactSuppressed || !x.dict.addressReaches(s.Kind, fact.Scope) {
+				kept = append(kept, fact)
+			}
+		}
+		f.Facts = x.dict.appendSuppressionFacts(kept, s.Kind, code)
 		x.entries[slot] = x.newEntry(slot, f)
 	}
 }
@@ -204,12 +238,12 @@ func suppressionCode(reason string) uint8 {
 	return uint8(len(suppressionReasons) - 1) // manual
 }
 
-// Lookup returns the facts of the contact the subject names, and whether it is known.
+// lookup returns the slot of the contact the subject names, and whether it is known.
 // The subject must be normalised.
 func (x *Index) lookup(s *Subject) (uint32, bool) {
 	if s.ContactID != "" {
 		if n, ok := ContactNumber(s.ContactID); ok {
-			if slot, ok := x.byID.get(n); ok {
+			if slot, ok := x.slotOf(n); ok {
 				return slot, true
 			}
 		}
@@ -233,24 +267,26 @@ func (x *Index) lookup(s *Subject) (uint32, bool) {
 }
 
 // Check decides whether a message on q may be sent to the subject. An unknown recipient
-// gets the answer a contact with no events gets, unless its address is suppressed.
+// gets the answer a contact with no events gets. An address the subject gives that is
+// suppressed counts even when the contact was found by another identifier.
 func (x *Index) Check(q *Query, s *Subject, now int64) Decision {
+	var buf [8]Fact
+	f := Facts{Policy: x.unknown}
 	x.mu.RLock()
-	slot, ok := x.lookup(s)
-	if ok {
+	if slot, ok := x.lookup(s); ok {
 		e := x.entries[slot]
-		f := x.facts(slot, &e)
-		x.mu.RUnlock()
-		return x.dict.Decide(&f, q, now)
+		f = x.facts(slot, &e)
 	}
-	var buf [2]Fact
-	f := Facts{Policy: x.unknown, Facts: buf[:0]}
 	if len(x.suppressed) > 0 {
+		var extra []Fact
 		if code := x.suppressed[s.Email]; code != 0 && s.Email != "" {
-			f.Facts = x.dict.appendSuppressionFacts(f.Facts, IdentifierEmail, code)
+			extra = x.dict.appendSuppressionFacts(buf[:0], IdentifierEmail, code)
 		}
 		if code := x.suppressed[s.Phone]; code != 0 && s.Phone != "" {
-			f.Facts = x.dict.appendSuppressionFacts(f.Facts, IdentifierPhone, code)
+			extra = x.dict.appendSuppressionFacts(append(buf[:0], extra...), IdentifierPhone, code)
+		}
+		if len(extra) > 0 {
+			f.Facts = append(extra, f.Facts...)
 		}
 	}
 	x.mu.RUnlock()

@@ -116,6 +116,11 @@ func TestPause(t *testing.T) {
 	if s, _ := st.Apply(&old, 2, time.Second); s != prefsync.Superseded || !st.Pauses[0].Until.Equal(p.PausedUntil) {
 		t.Errorf("late resume: %s %+v", s, st.Pauses)
 	}
+	within := p // older by less than the conflict window: still older
+	within.OccurredAt, within.PausedUntil = t0.Add(-500*time.Millisecond), t0
+	if s, _ := st.Apply(&within, 2, time.Second); s != prefsync.Superseded {
+		t.Errorf("older resume within the window: %s", s)
+	}
 	resume := p
 	resume.OccurredAt, resume.PausedUntil = t0.Add(time.Hour), t0.Add(time.Hour)
 	if s, _ := st.Apply(&resume, 3, time.Second); s != prefsync.Applied || !st.Pauses[0].Until.Equal(resume.PausedUntil) {
@@ -254,6 +259,20 @@ func TestDecideUnknownRecipient(t *testing.T) {
 	if got := x.Check(&news, &unknown, t0.Unix()); got.Allowed || got.Reason != "suppressed:spam_complaint" {
 		t.Errorf("unknown but suppressed: %+v", got)
 	}
+	// A suppressed number given beside the email of a known contact still counts.
+	x.Put(&prefsync.Contact{ID: prefsync.ContactIDFromNumber(3), Emails: []string{"known@example.com"}, Jurisdiction: "US", Version: 2})
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedManual})
+	account, _ := d.Query("sms", "account")
+	both := prefsync.Subject{Email: "known@example.com", Phone: "+14155552671"}
+	if got := x.Check(&account, &both, t0.Unix()); got.Allowed || got.Reason != "suppressed:manual" || got.Version != 2 {
+		t.Errorf("known contact, suppressed number: %+v", got)
+	}
+	// Suppressing again with another reason replaces the reason.
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "known@example.com", Reason: prefsync.SuppressedManual})
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "known@example.com", Reason: prefsync.SuppressedHardBounce})
+	if got := x.Check(&news, &prefsync.Subject{Email: "known@example.com"}, t0.Unix()); got.Reason != "suppressed:hard_bounce" {
+		t.Errorf("re-suppressed: %+v", got)
+	}
 }
 
 func TestIndexKeepsNewestVersion(t *testing.T) {
@@ -269,9 +288,18 @@ func TestIndexKeepsNewestVersion(t *testing.T) {
 	if got := x.Check(&q, &prefsync.Subject{Email: "a@example.com"}, t0.Unix()); got.Allowed || got.Version != 3 {
 		t.Errorf("older version overwrote newer: %+v", got)
 	}
-	x.Remove(newer)
-	if got := x.Check(&q, &prefsync.Subject{Email: "a@example.com"}, t0.Unix()); !got.Allowed || got.Version != 0 || x.Len() != 0 {
-		t.Errorf("after remove: %+v", got)
+	// Merging it into another contact: its address and id find the other, and a late
+	// write of the merged contact does not bring it back.
+	winner := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(9), Emails: []string{"a@example.com", "b@example.com"}, Version: 4}
+	x.Merge(newer, winner)
+	x.Put(&prefsync.Contact{ID: id, Emails: []string{"a@example.com"}, Version: 9})
+	for _, subj := range []prefsync.Subject{{Email: "a@example.com"}, {ContactID: id}, {ContactID: winner.ID}} {
+		if got := x.Check(&q, &subj, t0.Unix()); !got.Allowed || got.Version != 4 {
+			t.Errorf("after merge, %+v: %+v", subj, got)
+		}
+	}
+	if x.Len() != 1 {
+		t.Errorf("index holds %d contacts after a merge", x.Len())
 	}
 }
 

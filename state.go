@@ -116,7 +116,7 @@ func covering(s Scope) []Scope {
 // (or the channel pause's) new state, set by audit entry seq.
 func (st *ContactState) Apply(ev *Event, seq int64, window time.Duration) (Status, string) {
 	if ev.IsPause() {
-		return st.applyPause(ev, seq, window)
+		return st.applyPause(ev, seq)
 	}
 	cur := st.Find(ev.Scope)
 	status, reason := Resolve(cur, ev, st.OptedOutCovering(ev.Scope), window)
@@ -140,12 +140,12 @@ func (st *ContactState) put(next ScopeState) {
 	st.Scopes[i] = next
 }
 
-func (st *ContactState) applyPause(ev *Event, seq int64, window time.Duration) (Status, string) {
+func (st *ContactState) applyPause(ev *Event, seq int64) (Status, string) {
 	for i, p := range st.Pauses {
 		if p.Channel != ev.Scope.Channel {
 			continue
 		}
-		if ev.OccurredAt.Sub(p.OccurredAt) < -window {
+		if ev.OccurredAt.Before(p.OccurredAt) { // pauses have no opt-out to favour: latest wins
 			return Superseded, ReasonOlderThanCurrent
 		}
 		st.Pauses[i] = Pause{Channel: p.Channel, Until: ev.PausedUntil, OccurredAt: ev.OccurredAt, Seq: seq}

@@ -20,6 +20,8 @@ type Store interface {
 	// MergeContacts folds contact from into contact into: identifiers move, the state is
 	// the most restrictive of both, and the merge is audited on both.
 	MergeContacts(ctx context.Context, into, from string, src Source, now time.Time) (*Contact, error)
+	// MergedContacts maps the id of each contact merged into another to that other's id.
+	MergedContacts(ctx context.Context) (map[string]string, error)
 	// CountContacts returns how many live contacts there are.
 	CountContacts(ctx context.Context) (int, error)
 	// EachContact calls fn for every live contact, for rebuilding the index.

@@ -90,7 +90,7 @@ func (t *table[K]) remove(k K) {
 
 func (t *table[K]) grow() {
 	old := *t
-	*t = *newTable(t.hash, len(old.keys)*2*4/5+1)
+	*t = *newTable(t.hash, len(old.keys)*8/5) // twice the places, at the same load
 	for i, v := range old.vals {
 		if v != 0 {
 			t.put(old.keys[i], v-1)

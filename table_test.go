@@ -41,3 +41,13 @@ func TestTable(t *testing.T) {
 		}
 	}
 }
+
+func TestTableGrowsByDoubling(t *testing.T) {
+	tb := newTable(hashNumber, 0)
+	for i := range uint64(100000) {
+		tb.put(i+1, uint32(i))
+	}
+	if n := len(tb.keys); n != 131072 && n != 262144 {
+		t.Errorf("100000 keys take %d places; growing should double, not quadruple", n)
+	}
+}

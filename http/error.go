@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"prefsync"
@@ -108,12 +108,32 @@ func unmarshalStrict(data []byte, v any) error {
 	case errors.As(err, &syn):
 		return prefsync.FieldErrorf("", "malformed JSON at line %d: %v", lineOf(data, syn.Offset), syn)
 	case errors.As(err, &typ):
-		return prefsync.FieldErrorf(typ.Field, "%s must be %s, not %s", fieldName(typ.Field), typ.Type, typ.Value)
+		return prefsync.FieldErrorf(typ.Field, "%s must be %s, not %s", fieldName(typ.Field), jsonType(typ.Type), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return prefsync.FieldErrorf(f, "unknown field %q", f)
 	}
 	return prefsync.FieldErrorf("", "malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonType names a Go type as the JSON a client should send.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 && t.Name() == "RawMessage" {
+			return "JSON"
+		}
+		return "an array"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "an object"
+	}
+	return "JSON"
 }
 
 func fieldName(f string) string {
@@ -125,8 +145,4 @@ func fieldName(f string) string {
 
 func lineOf(data []byte, offset int64) int {
 	return 1 + strings.Count(string(data[:min(int(offset), len(data))]), "\n")
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotFound, errorBody{errorDetail{Code: prefsync.ENOTFOUND, Message: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)}})
 }

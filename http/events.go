@@ -58,12 +58,6 @@ func decodeEvents(raw []byte) ([]prefsync.EventInput, error) {
 	if err := unmarshalStrict(raw, &batch); err != nil {
 		return nil, err
 	}
-	if len(batch.Events) == 0 {
-		return nil, prefsync.FieldErrorf("events", "no events given")
-	}
-	if len(batch.Events) > prefsync.MaxBatch {
-		return nil, prefsync.FieldErrorf("events", "a batch holds at most %d events", prefsync.MaxBatch)
-	}
 	out := make([]prefsync.EventInput, len(batch.Events))
 	for i, e := range batch.Events {
 		if err := unmarshalStrict(e, &out[i]); err != nil {

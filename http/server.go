@@ -67,15 +67,35 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("POST", "/v1/keys", prefsync.ScopeAdmin, s.handleCreateKey)
 	s.handle("GET", "/v1/keys", prefsync.ScopeAdmin, s.handleKeys)
 	s.handle("DELETE", "/v1/keys/{id}", prefsync.ScopeAdmin, s.handleRevokeKey)
-	s.mux.HandleFunc("/", notFound)
 	return s
 }
 
 // Routes lists the registered operations.
 func (s *Server) Routes() []Route { return s.routes }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Requests no route takes get JSON errors too: 405
+// with Allow for a known path and another method, 404 otherwise.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	var allow []string
+	for _, m := range []string{"GET", "POST", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeJSON(w, http.StatusNotFound, errorBody{errorDetail{Code: prefsync.ENOTFOUND, Message: "no route " + r.URL.Path}})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: prefsync.EINVALID,
+		Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allow, " or ")}})
+}
 
 type keyContext struct{}
 

@@ -242,6 +242,13 @@ func TestBadInput(t *testing.T) {
 	if code := h.do("GET", "/v1/nowhere", adminKey, nil, &e); code != 404 || e.Error.Code != "not_found" {
 		t.Errorf("unknown route: %d %+v", code, e)
 	}
+	if code := h.do("GET", "/v1/events", adminKey, nil, &e); code != 405 || !strings.Contains(e.Error.Message, "POST") {
+		t.Errorf("wrong method: %d %+v", code, e)
+	}
+	if code := h.do("POST", "/v1/events", adminKey, `{"subject":{"email":"a@example.com"},"channel":"email","topic":"*","state":7}`, &e); code != 400 ||
+		e.Error.Message != "state must be a string, not number" {
+		t.Errorf("type error names JSON types: %d %+v", code, e)
+	}
 }
 
 func TestContactsAndMerge(t *testing.T) {

@@ -36,6 +36,10 @@ func (n Normalizer) Email(s string) (string, error) {
 	if err != nil || a.Name != "" || strings.ContainsAny(s, "<>") {
 		return "", prefsync.FieldErrorf("", "%q is not an email address", s)
 	}
+	if strings.ContainsRune(s, '"') {
+		// Parsing unquotes the local part, which would then read as another address.
+		return "", prefsync.FieldErrorf("", "%q has a quoted local part, which prefsync does not accept", s)
+	}
 	at := strings.LastIndexByte(a.Address, '@')
 	local, domain := a.Address[:at], a.Address[at+1:]
 	ascii, err := domainProfile.ToASCII(domain)

@@ -20,7 +20,7 @@ func TestEmail(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "plainaddress", "a@", "@example.com", "Alice <a@example.com>", "a@b@c.com", "a@localhost",
-		"a@exa mple.com", "a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example-.com", "a@example..com", "a@example.com."} {
+		"a@exa mple.com", "a..b@example.com", ".a@example.com", "a.@example.com", "a@-example.com", "a@example-.com", "a@example..com", "a@example.com.", `"a@b"@example.com`} {
 		if got, err := n.Email(bad); prefsync.ErrorCode(err) != prefsync.EINVALID {
 			t.Errorf("Email(%q) = %q, %v; want EINVALID", bad, got, err)
 		}

@@ -141,7 +141,11 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 		if c, err = loadContact(t.ctx, t, id); err != nil {
 			return nil, false, err
 		}
-		cache[c.ID] = c
+		// id may be a contact merged into c: the batch must share c's one copy.
+		if cached, ok := cache[c.ID]; ok {
+			c = cached
+		}
+		cache[id], cache[c.ID] = c, c
 	}
 	changed := false
 	for _, ident := range ids {
@@ -245,6 +249,24 @@ func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefs
 		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact has that %s", ident.Kind)
 	}
 	return loadContact(ctx, db.read, id)
+}
+
+// MergedContacts implements prefsync.Store.
+func (db *DB) MergedContacts(ctx context.Context) (map[string]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("merged contacts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var from, into int64
+		if err := rows.Scan(&from, &into); err != nil {
+			return nil, err
+		}
+		out[idOf(from)] = idOf(into)
+	}
+	return out, rows.Err()
 }
 
 // CountContacts implements prefsync.Store.

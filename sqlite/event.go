@@ -31,39 +31,45 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 	cache := map[string]*prefsync.Contact{}
 	dirty := map[string]bool{}
 	var order []*prefsync.Contact
-	results := make([]prefsync.EventResult, len(events))
-	for i := range events {
-		ev := &events[i]
-		c, attached, err := t.contactFor(ev.Subject.ContactID, ev.Subject.Identifiers(), cache)
-		if err != nil {
-			return nil, nil, prefsync.WithFieldPrefix(err, fmt.Sprintf("events[%d].subject", i))
-		}
-		if !dirty[c.ID] && attached {
+	touch := func(c *prefsync.Contact) {
+		if !dirty[c.ID] {
 			dirty[c.ID] = true
 			order = append(order, c)
 		}
-		var status prefsync.Status
-		var reason string
-		seq, dup, err := t.seenIdempotencyKey(ev)
+	}
+	results := make([]prefsync.EventResult, len(events))
+	for i := range events {
+		ev := &events[i]
+		// A repeat is recorded on the contact of the first, and changes nothing: not even
+		// the identifiers its subject names.
+		first, firstContact, err := t.seenIdempotencyKey(ev)
 		if err != nil {
 			return nil, nil, err
 		}
-		if dup {
-			status, reason = prefsync.Duplicate, fmt.Sprintf("%s: first recorded as entry %d", prefsync.ReasonDuplicateIdempotency, seq)
+		var c *prefsync.Contact
+		var attached bool
+		if first != 0 {
+			c, _, err = t.contactFor(firstContact, nil, cache)
 		} else {
+			c, attached, err = t.contactFor(ev.Subject.ContactID, ev.Subject.Identifiers(), cache)
+		}
+		if err != nil {
+			return nil, nil, prefsync.WithFieldPrefix(err, fmt.Sprintf("events[%d].subject", i))
+		}
+		if attached {
+			touch(c)
+		}
+		status, reason := prefsync.Duplicate, fmt.Sprintf("%s: first recorded as entry %d", prefsync.ReasonDuplicateIdempotency, first)
+		if first == 0 {
 			status, reason = c.State.Apply(ev, t.db.nextSeq, t.db.cfg.ConflictWindow)
 		}
 		if status == prefsync.Applied {
 			c.Version++
 			c.UpdatedAt = t.db.cfg.Now().UTC()
-			if !dirty[c.ID] {
-				dirty[c.ID] = true
-				order = append(order, c)
-			}
+			touch(c)
 		}
 		r := prefsync.NewChainRecord(ev, c.ID, status, reason, c.Version)
-		p := &prefsync.Personal{Subject: ev.Subject, IP: ev.Evidence.IP, UserAgent: ev.Evidence.UserAgent}
-		seq, err = t.appendAudit(&r, p)
+		seq, err := t.appendAudit(&r, prefsync.PersonalOf(ev))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -78,67 +84,92 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 }
 
 const (
-	qSeenIdempotency = `SELECT seq FROM audit WHERE idempotency_key = ? AND status <> 'duplicate'`
+	qSeenIdempotency = `SELECT seq, contact_id FROM audit WHERE idempotency_key = ? AND status <> 'duplicate'`
 	qAppendAudit     = `
-		INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash, salt, subject, ip, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash, salt, personal)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // hotQueries are prepared on the writer's connection when the store opens.
 var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSeenIdempotency, qAppendAudit}
 
-// idempotencyKey scopes a client's key to its source system.
-func idempotencyKey(ev *prefsync.Event) any {
-	if ev.IdempotencyKey == "" {
+// idempotencyKey scopes a client's key to its source system; no key is NULL.
+func idempotencyKey(system, key string) any {
+	if key == "" {
 		return nil
 	}
-	return ev.Source.System + "\x1f" + ev.IdempotencyKey
+	return system + "\x1f" + key
 }
 
-func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, bool, error) {
-	key := idempotencyKey(ev)
+// seenIdempotencyKey returns the audit entry and contact of the first event with ev's
+// key, or 0 and "".
+func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
+	key := idempotencyKey(ev.Source.System, ev.IdempotencyKey)
 	if key == nil {
-		return 0, false, nil
+		return 0, "", nil
 	}
-	var seq int64
-	err := t.QueryRowContext(t.ctx, qSeenIdempotency, key).Scan(&seq)
+	var seq, contact int64
+	err := t.QueryRowContext(t.ctx, qSeenIdempotency, key).Scan(&seq, &contact)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return 0, false, nil
+		return 0, "", nil
 	case err != nil:
-		return 0, false, fmt.Errorf("idempotency key: %w", err)
+		return 0, "", fmt.Errorf("idempotency key: %w", err)
 	}
-	return seq, true, nil
+	return seq, idOf(contact), nil
 }
 
 // appendAudit chains a record after the current head. p, the entry's personal data, is
-// stored apart and committed to by a salted digest.
+// stored beside it and committed to by a salted digest.
 func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
 	r.Seq = t.db.nextSeq
+	var salt, personal []byte
 	if p != nil {
-		p.Salt = make([]byte, 16)
-		rand.Read(p.Salt)
-		r.PersonalDigest = p.Digest()
+		salt = make([]byte, 16)
+		rand.Read(salt)
+		var err error
+		if personal, err = json.Marshal(p); err != nil {
+			return 0, err
+		}
+		r.PersonalDigest = prefsync.PersonalDigest(salt, personal)
 	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return 0, err
 	}
 	hash := prefsync.ChainHash(t.db.head, body)
-	var key any
-	if r.IdempotencyKey != "" {
-		key = r.Source.System + "\x1f" + r.IdempotencyKey
-	}
-	var salt, subj, ip, ua any
-	if p != nil {
-		s, _ := json.Marshal(p.Subject)
-		salt, subj, ip, ua = p.Salt, string(s), p.IP, p.UserAgent
-	}
-	if _, err := t.Exec(qAppendAudit, r.Seq, num(r.ContactID), string(r.Status), key, string(body), hash, salt, subj, ip, ua); err != nil {
+	if _, err := t.Exec(qAppendAudit, r.Seq, num(r.ContactID), string(r.Status), idempotencyKey(r.Source.System, r.IdempotencyKey),
+		string(body), hash, salt, nullString(personal)); err != nil {
 		return 0, fmt.Errorf("append audit: %w", err)
 	}
 	t.db.head, t.db.nextSeq = hash, t.db.nextSeq+1
 	return r.Seq, nil
+}
+
+func anyOf(s sql.NullString) any {
+	if !s.Valid {
+		return nil
+	}
+	return s.String
+}
+
+func nullString(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// personalOf decodes an entry's stored personal data; nil once erased.
+func personalOf(seq int64, data sql.NullString) (*prefsync.Personal, error) {
+	if !data.Valid {
+		return nil, nil
+	}
+	var p prefsync.Personal
+	if err := json.Unmarshal([]byte(data.String), &p); err != nil {
+		return nil, fmt.Errorf("audit entry %d: personal data: %w", seq, err)
+	}
+	return &p, nil
 }
 
 // History implements prefsync.Store.
@@ -147,11 +178,15 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 	if err != nil {
 		return nil, err
 	}
-	// A merged contact's history includes the history of those merged into it.
+	// A contact's history includes the histories of all contacts merged into it.
 	rows, err := db.read.QueryContext(ctx, `
-		SELECT seq, body, salt, subject, ip, user_agent FROM audit
-		WHERE contact_id = ? OR contact_id IN (SELECT id FROM contacts WHERE merged_into = ?)
-		ORDER BY seq`, num(c.ID), num(c.ID))
+		WITH RECURSIVE folded(id) AS (
+			SELECT ?
+			UNION SELECT contacts.id FROM contacts JOIN folded ON contacts.merged_into = folded.id
+		)
+		SELECT seq, body, personal FROM audit
+		WHERE contact_id IN (SELECT id FROM folded)
+		ORDER BY seq`, num(c.ID))
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", c.ID, err)
 	}
@@ -160,19 +195,17 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 	for rows.Next() {
 		var seq int64
 		var body string
-		var salt []byte
-		var subj, ip, ua sql.NullString
-		if err := rows.Scan(&seq, &body, &salt, &subj, &ip, &ua); err != nil {
+		var personal sql.NullString
+		if err := rows.Scan(&seq, &body, &personal); err != nil {
 			return nil, err
 		}
 		var r prefsync.ChainRecord
 		if err := json.Unmarshal([]byte(body), &r); err != nil {
 			return nil, fmt.Errorf("history entry %d: %w", seq, err)
 		}
-		var p *prefsync.Personal
-		if subj.Valid {
-			p = &prefsync.Personal{Salt: salt, IP: ip.String, UserAgent: ua.String}
-			json.Unmarshal([]byte(subj.String), &p.Subject)
+		p, err := personalOf(seq, personal)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, r.Entry(p))
 	}
@@ -181,7 +214,7 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 
 // VerifyAudit implements prefsync.Store.
 func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, contact_id, body, hash, salt, subject, ip, user_agent FROM audit ORDER BY seq`)
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, contact_id, status, idempotency_key, body, hash, salt, personal FROM audit ORDER BY seq`)
 	if err != nil {
 		return prefsync.AuditReport{}, fmt.Errorf("verify audit: %w", err)
 	}
@@ -191,30 +224,28 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 	want := int64(1)
 	for rows.Next() {
 		var seq, contactNum int64
-		var body string
+		var status, body string
+		var key, personal sql.NullString
 		var hash, salt []byte
-		var subj, ip, ua sql.NullString
-		if err := rows.Scan(&seq, &contactNum, &body, &hash, &salt, &subj, &ip, &ua); err != nil {
+		if err := rows.Scan(&seq, &contactNum, &status, &key, &body, &hash, &salt, &personal); err != nil {
 			return rep, err
-		}
-		var p *prefsync.Personal
-		if subj.Valid {
-			p = &prefsync.Personal{Salt: salt, IP: ip.String, UserAgent: ua.String}
-			if err := json.Unmarshal([]byte(subj.String), &p.Subject); err != nil {
-				rep.BadSeq, rep.Problem = seq, "personal data is not readable"
-				return rep, nil
-			}
 		}
 		if seq != want {
 			rep.BadSeq, rep.Problem = want, fmt.Sprintf("entry %d is missing", want)
 			return rep, nil
 		}
-		next, err := prefsync.VerifyLink(prev, seq, []byte(body), hash, p)
+		var data []byte
+		if personal.Valid {
+			data = []byte(personal.String)
+		}
+		next, err := prefsync.VerifyLink(prev, seq, []byte(body), hash, salt, data)
 		if err == nil {
+			// The columns that queries use must say what the chained content says.
 			var r prefsync.ChainRecord
 			json.Unmarshal([]byte(body), &r)
-			if r.ContactID != idOf(contactNum) {
-				err = fmt.Errorf("row names contact %s, the chained content %s", idOf(contactNum), r.ContactID)
+			if r.ContactID != idOf(contactNum) || string(r.Status) != status ||
+				idempotencyKey(r.Source.System, r.IdempotencyKey) != anyOf(key) {
+				err = fmt.Errorf("the row's contact, status or idempotency key differs from the chained content")
 			}
 		}
 		if err != nil {

@@ -53,6 +53,8 @@ type Config struct {
 	Now func() time.Time
 	// MaxBatch caps how many write requests one transaction commits together.
 	MaxBatch int
+	// MustExist refuses to create a new file: for commands that inspect a store.
+	MustExist bool
 }
 
 // DB is the embedded store.
@@ -86,8 +88,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
-	if fi, err := os.Stat(cfg.Path); err == nil && fi.IsDir() {
+	fi, err := os.Stat(cfg.Path)
+	switch {
+	case err == nil && fi.IsDir():
 		return nil, fmt.Errorf("open database %s: it is a directory", cfg.Path)
+	case err != nil && cfg.MustExist:
+		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	if dir := filepath.Dir(cfg.Path); dir != "" {
 		if _, err := os.Stat(dir); err != nil {
@@ -225,8 +231,20 @@ func (db *DB) do(ctx context.Context, fn func(*tx) error) error {
 		return ctx.Err()
 	}
 	// Once queued, the request is committed or refused as a whole; waiting for that
-	// keeps a cancelled caller from believing a committed write failed.
-	return <-r.err
+	// keeps a cancelled caller from believing a committed write failed. A request queued
+	// as the store closed may never be taken: the writer answers every request it takes
+	// before it stops, so after that an unanswered request was not written.
+	select {
+	case err := <-r.err:
+		return err
+	case <-db.done:
+		select {
+		case err := <-r.err:
+			return err
+		default:
+			return prefsync.Errorf(prefsync.EUNAVAILABLE, "the store is closed")
+		}
+	}
 }
 
 // writer is the only goroutine that writes. It takes every request that is waiting and

@@ -52,6 +52,34 @@ func TestOpen(t *testing.T) {
 			t.Errorf("directory: %v", err)
 		}
 	})
+	t.Run("ErrMustExist", func(t *testing.T) {
+		path := filepath.Join(dir, "typo.db")
+		_, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, MustExist: true})
+		if _, serr := os.Stat(path); err == nil || serr == nil {
+			t.Errorf("opening a missing file that must exist: %v, and the file exists: %v", err, serr == nil)
+		}
+	})
+	t.Run("WriteAfterClose", func(t *testing.T) {
+		for range 20 {
+			db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dir, "closed.db"), ConflictWindow: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			done := make(chan error, 1)
+			go func() {
+				done <- db.AddSuppression(context.Background(), prefsync.Suppression{Kind: "email", Address: "a@example.com", Reason: "manual"})
+			}()
+			select {
+			case err := <-done:
+				if prefsync.ErrorCode(err) != prefsync.EUNAVAILABLE {
+					t.Fatalf("write after close: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("write after close hangs")
+			}
+		}
+	})
 	t.Run("ReopenKeepsChain", func(t *testing.T) {
 		path := filepath.Join(dir, "reopen.db")
 		for i := range 3 {
@@ -94,10 +122,11 @@ func TestAuditTamper(t *testing.T) {
 		bad       int64
 	}{
 		{"EditedState", `UPDATE audit SET body = replace(body, '"opted_out"', '"opted_in"') WHERE seq = 2`, 2},
-		{"EditedPersonal", `UPDATE audit SET ip = '10.0.0.1' WHERE seq = 3`, 3},
+		{"EditedPersonal", `UPDATE audit SET personal = replace(personal, '192.0.2.1', '10.0.0.1') WHERE seq = 3`, 3},
+		{"EditedStatusColumn", `UPDATE audit SET status = 'rejected' WHERE seq = 2`, 2},
 		{"Deleted", `DELETE FROM audit WHERE seq = 2`, 2},
 		{"MovedToOtherContact", `UPDATE audit SET contact_id = contact_id + 1 WHERE seq = 1`, 1},
-		{"ErasedPersonalIsFine", `UPDATE audit SET salt = NULL, subject = NULL, ip = NULL, user_agent = NULL WHERE seq = 1`, 0},
+		{"ErasedPersonalIsFine", `UPDATE audit SET salt = NULL, personal = NULL WHERE seq = 1`, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			copyPath := filepath.Join(t.TempDir(), "copy.db")

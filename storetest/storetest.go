@@ -163,6 +163,15 @@ func testIdempotency(t *testing.T, open Opener) {
 			t.Errorf("repeat %d: %+v (first %+v)", i, r, first)
 		}
 	}
+	// A retry naming someone else changes nothing, and creates nobody.
+	stray := ev
+	stray.Subject = prefsync.Subject{Email: "stray@example.com"}
+	if r := apply(t, s, stray)[0]; r.Status != prefsync.Duplicate || r.ContactID != first.ContactID {
+		t.Errorf("retry with another subject: %+v", r)
+	}
+	if _, err := s.FindContact(context.Background(), prefsync.ContactFilter{Email: ptr("stray@example.com")}); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("a duplicate created its subject: %v", err)
+	}
 	// The same key from another system is another event.
 	other := ev
 	other.Source.System = "other"
@@ -173,7 +182,7 @@ func testIdempotency(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 4 || hist[1].Status != prefsync.Duplicate || hist[2].Status != prefsync.Duplicate {
+	if len(hist) != 5 || hist[1].Status != prefsync.Duplicate || hist[2].Status != prefsync.Duplicate || hist[3].Status != prefsync.Duplicate {
 		t.Errorf("history records duplicates: %d entries %+v", len(hist), hist)
 	}
 }
@@ -347,10 +356,32 @@ func testMerge(t *testing.T, open Opener) {
 	if merges != 2 || len(hist) != 4 {
 		t.Errorf("history after merge: %d entries, %d merges", len(hist), merges)
 	}
+	if merged, err := s.MergedContacts(ctx); err != nil || merged[b.ContactID] != a.ContactID || len(merged) != 1 {
+		t.Errorf("MergedContacts: %v %v", merged, err)
+	}
+	// A batch naming the merged contact by its old id and by an address changes one contact.
+	old := Event("", prefsync.Scope{Channel: "sms", Topic: "*"}, prefsync.OptedOut, t0)
+	old.Subject = prefsync.Subject{ContactID: b.ContactID}
+	res, _, err := s.ApplyEvents(ctx, []prefsync.Event{Event("a@example.com", prefsync.Scope{Channel: "push", Topic: "*"}, prefsync.OptedOut, t0), old})
+	if err != nil || res[0].ContactID != a.ContactID || res[1].ContactID != a.ContactID || res[1].Version != res[0].Version+1 {
+		t.Fatalf("batch after merge: %+v %v", res, err)
+	}
+	got, _ := s.FindContact(ctx, prefsync.ContactFilter{ID: &a.ContactID})
+	if got.State.Find(prefsync.Scope{Channel: "sms", Topic: "*"}) == nil || got.State.Find(prefsync.Scope{Channel: "push", Topic: "*"}) == nil {
+		t.Errorf("a change made through the merged id was lost: %+v", got.State)
+	}
 	n := 0
 	s.EachContact(ctx, func(*prefsync.Contact) error { n++; return nil })
 	if count, err := s.CountContacts(ctx); n != 1 || count != 1 || err != nil {
 		t.Errorf("after merge EachContact sees %d contacts, CountContacts %d (%v); want 1", n, count, err)
+	}
+	// Merges chain: c folded into a keeps everything of b's too.
+	c := apply(t, s, Event("c@example.com", emailNews, prefsync.OptedOut, t0))[0]
+	if _, err := s.MergeContacts(ctx, c.ContactID, a.ContactID, prefsync.Source{System: "support", Touchpoint: prefsync.Support}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if hist, _ := s.History(ctx, c.ContactID); len(hist) != 9 {
+		t.Errorf("history after a chain of merges has %d entries, want 9", len(hist))
 	}
 }
 

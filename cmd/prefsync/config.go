@@ -120,8 +120,9 @@ func (c *Config) normalizer() prefsync.Normalizer {
 	return identifier.Normalizer{DefaultRegion: strings.ToUpper(c.DefaultPhoneRegion)}
 }
 
-// open reads the dictionary and opens the store the configuration names.
-func (c *Config) open(ctx context.Context) (*prefsync.Dictionary, prefsync.Store, error) {
+// open reads the dictionary and opens the store the configuration names. Only serve
+// creates a store; the other commands need one that exists.
+func (c *Config) open(ctx context.Context, create bool) (*prefsync.Dictionary, prefsync.Store, error) {
 	dict, err := c.dictionary()
 	if err != nil {
 		return nil, nil, err
@@ -129,6 +130,6 @@ func (c *Config) open(ctx context.Context) (*prefsync.Dictionary, prefsync.Store
 	if strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://") {
 		return nil, nil, fmt.Errorf("--database: the PostgreSQL store is not part of this build yet; use a file path")
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration()})
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration(), MustExist: !create})
 	return dict, store, err
 }

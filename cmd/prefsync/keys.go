@@ -24,7 +24,7 @@ func (p *Program) keys(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, store, err := cfg.open(ctx)
+	_, store, err := cfg.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (p *Program) audit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, store, err := cfg.open(ctx)
+	_, store, err := cfg.open(ctx, false)
 	if err != nil {
 		return err
 	}

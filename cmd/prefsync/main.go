@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"prefsync"
 )
 
 func main() {
@@ -16,7 +18,11 @@ func main() {
 	defer stop()
 	p := &Program{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if err := p.Run(ctx, os.Args[1:]); err != nil {
-		if !errors.Is(err, errUsage) {
+		switch {
+		case errors.Is(err, errUsage):
+		case prefsync.ErrorCode(err) != prefsync.EINTERNAL:
+			fmt.Fprintln(os.Stderr, "prefsync:", prefsync.ErrorMessage(err))
+		default:
 			fmt.Fprintln(os.Stderr, "prefsync:", err)
 		}
 		os.Exit(1)

@@ -142,6 +142,16 @@ func TestGeneratedBootstrapKey(t *testing.T) {
 	}
 }
 
+func TestCommandsNeedAStore(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo.db")
+	for _, args := range [][]string{{"audit", "verify", "--database", missing}, {"keys", "list", "--database", missing}} {
+		p := &Program{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+		if err := p.Run(context.Background(), args); err == nil || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("%v on a missing store: %v", args, err)
+		}
+	}
+}
+
 func TestBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {

@@ -18,7 +18,7 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.logger(p.Stderr)
-	dict, store, err := cfg.open(ctx)
+	dict, store, err := cfg.open(ctx, true)
 	if err != nil {
 		return err
 	}

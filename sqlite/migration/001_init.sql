@@ -11,6 +11,8 @@ CREATE TABLE contacts (
     updated_at   TEXT NOT NULL
 );
 
+CREATE INDEX contacts_merged ON contacts (merged_into) WHERE merged_into IS NOT NULL;
+
 CREATE TABLE identifiers (
     kind       TEXT NOT NULL,
     value      TEXT NOT NULL,
@@ -20,8 +22,9 @@ CREATE TABLE identifiers (
 CREATE INDEX identifiers_by_contact ON identifiers (contact_id);
 
 -- The audit trail: append-only, each entry's body chained to the one before by hash.
--- The personal columns (salt, subject, ip, user_agent) are outside the chain, which
--- commits only to their salted digest: erasure sets them to NULL and the chain holds.
+-- personal (JSON of prefsync.Personal: subject as given, IP, user agent, actor, proof)
+-- is outside the chain, which commits only to its salted digest: erasure sets personal
+-- and salt to NULL and the chain holds.
 CREATE TABLE audit (
     seq             INTEGER PRIMARY KEY,
     contact_id      INTEGER NOT NULL,
@@ -30,9 +33,7 @@ CREATE TABLE audit (
     body            TEXT NOT NULL,
     hash            BLOB NOT NULL,
     salt            BLOB,
-    subject         TEXT,
-    ip              TEXT,
-    user_agent      TEXT
+    personal        TEXT
 );
 CREATE INDEX audit_by_contact ON audit (contact_id, seq);
 CREATE UNIQUE INDEX audit_idempotency ON audit (idempotency_key)
