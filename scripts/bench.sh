@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures in BENCHMARKS.md: builds prefsync and its load generator, runs a
 # hub on a fresh store on loopback, and drives it. Every step is bounded in time and
-# count. Usage: scripts/bench.sh [work-dir]   (needs ~3 GB of disk; takes ~6 minutes)
+# count. Usage: scripts/bench.sh [work-dir]   (needs ~3 GB of disk; takes ~7 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-$(mktemp -d)}
@@ -45,4 +45,7 @@ curl -s "http://$addr/metrics" | grep -E '^go_memstats_heap_inuse_bytes|^prefsyn
 for rate in 2000 5000 10000 20000; do load -mode check -rate $rate -clients 8 -duration 5s; done
 load -mode stream -count 2000000 -clients 1
 load -mode stream -count 4000000 -clients 2
+echo "== Durable ingest into the 1M-contact store (random existing contacts)"
+load -mode ingest -clients 32 -duration 10s -contacts 1000000
+load -mode batch -batch 500 -clients 4 -count 250000 -duration 20s -contacts 1000000
 stop_hub
