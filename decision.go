@@ -49,21 +49,21 @@ type Facts struct {
 
 // Facts compiles a contact's state into its compact form.
 func (d *Dictionary) Facts(st *ContactState, version int64, jurisdiction string) Facts {
-	f := Facts{Version: version, Policy: d.PolicyID(jurisdiction)}
-	if n := len(st.Scopes) + len(st.Pauses); n > 0 {
-		f.Facts = make([]Fact, 0, n)
-	}
+	return Facts{Version: version, Policy: d.PolicyID(jurisdiction), Facts: d.appendFacts(nil, st)}
+}
+
+func (d *Dictionary) appendFacts(fs []Fact, st *ContactState) []Fact {
 	for _, s := range st.Scopes {
 		x := Fact{Scope: d.ScopeID(s.Scope()), Kind: FactOptedOut}
 		if s.State == OptedIn {
 			x.Kind, x.Implied, x.At = FactOptedIn, s.Method != Explicit, unixSeconds(s.OccurredAt)
 		}
-		f.Facts = append(f.Facts, x)
+		fs = append(fs, x)
 	}
 	for _, p := range st.Pauses {
-		f.Facts = append(f.Facts, Fact{Scope: d.ScopeID(Scope{p.Channel, Any}), Kind: FactPaused, At: unixSeconds(p.Until)})
+		fs = append(fs, Fact{Scope: d.ScopeID(Scope{p.Channel, Any}), Kind: FactPaused, At: unixSeconds(p.Until)})
 	}
-	return f
+	return fs
 }
 
 func unixSeconds(t time.Time) uint32 {

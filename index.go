@@ -42,7 +42,7 @@ func (x *Index) newEntry(slot uint32, f Facts) entry {
 		delete(x.more, slot)
 	} else {
 		e.n = overflowed
-		x.more[slot] = f.Facts
+		x.more[slot] = append([]Fact(nil), f.Facts...)
 	}
 	return e
 }
@@ -107,7 +107,8 @@ func (x *Index) put(c *Contact) {
 	if exists && x.entries[slot].version > c.Version {
 		return
 	}
-	f := x.dict.Facts(&c.State, c.Version, c.Jurisdiction)
+	var buf [8]Fact
+	f := Facts{Version: c.Version, Policy: x.dict.PolicyID(c.Jurisdiction), Facts: x.dict.appendFacts(buf[:0], &c.State)}
 	f.Facts = x.appendSuppressions(f.Facts, c)
 	if !exists {
 		if n := len(x.free); n > 0 {

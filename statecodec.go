@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -95,8 +96,8 @@ func parseScopeLine(line []byte) (ScopeState, error) {
 			return ScopeState{}, err
 		}
 	}
-	return ScopeState{Channel: string(f[0]), Topic: string(f[1]), State: State(f[2]), Method: Method(f[3]),
-		Source:     Source{System: system, Touchpoint: Touchpoint(f[4]), Actor: actor},
+	return ScopeState{Channel: intern(f[0]), Topic: intern(f[1]), State: State(intern(f[2])), Method: Method(intern(f[3])),
+		Source:     Source{System: system, Touchpoint: Touchpoint(intern(f[4])), Actor: actor},
 		OccurredAt: time.Unix(0, occurred).UTC(), Seq: seq}, nil
 }
 
@@ -113,7 +114,31 @@ func parsePauseLine(line []byte) (Pause, error) {
 			return Pause{}, err
 		}
 	}
-	return Pause{Channel: string(f[0]), Until: time.Unix(0, until).UTC(), OccurredAt: time.Unix(0, occurred).UTC(), Seq: seq}, nil
+	return Pause{Channel: intern(f[0]), Until: time.Unix(0, until).UTC(), OccurredAt: time.Unix(0, occurred).UTC(), Seq: seq}, nil
+}
+
+// names holds one copy of each word the stored states use (channels, topics, states,
+// methods, touchpoints): a million decoded contacts share them instead of each holding
+// its own.
+var names = struct {
+	sync.RWMutex
+	m map[string]string
+}{m: map[string]string{}}
+
+func intern(b []byte) string {
+	names.RLock()
+	s, ok := names.m[string(b)]
+	names.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	names.Lock()
+	if len(names.m) < 4096 { // the words come from the dictionary: few
+		names.m[s] = s
+	}
+	names.Unlock()
+	return s
 }
 
 // unquotePrefix reads a quoted string at the start of b, quickly when it has no escapes.

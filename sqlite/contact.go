@@ -296,6 +296,12 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 			if r.c.State, err = prefsync.ParseState(r.state); err != nil {
 				return fmt.Errorf("contact %s: %w", r.c.ID, err)
 			}
+			if r.c.CreatedAt, err = parseTime(r.created); err != nil {
+				return fmt.Errorf("contact %s: %w", r.c.ID, err)
+			}
+			if r.c.UpdatedAt, err = parseTime(r.updated); err != nil {
+				return fmt.Errorf("contact %s: %w", r.c.ID, err)
+			}
 			if err := fn(r.c); err != nil {
 				return err
 			}
@@ -304,10 +310,11 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 	return <-readErr
 }
 
-// rawContact is a contact whose stored state is not decoded yet.
+// rawContact is a contact whose stored state and times are not decoded yet.
 type rawContact struct {
-	c     *prefsync.Contact
-	state []byte
+	c                *prefsync.Contact
+	state            []byte
+	created, updated string
 }
 
 func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
@@ -341,12 +348,6 @@ func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
 			return err
 		}
 		c.ID = idOf(id)
-		if c.CreatedAt, err = parseTime(created); err != nil {
-			return fmt.Errorf("contact %s: %w", c.ID, err)
-		}
-		if c.UpdatedAt, err = parseTime(updated); err != nil {
-			return fmt.Errorf("contact %s: %w", c.ID, err)
-		}
 		for {
 			if !pending {
 				if !idents.Next() {
@@ -365,7 +366,7 @@ func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
 			}
 			pending = false
 		}
-		if batch = append(batch, rawContact{c, state}); len(batch) == cap(batch) {
+		if batch = append(batch, rawContact{c, state, created, updated}); len(batch) == cap(batch) {
 			select {
 			case out <- batch:
 			case <-ctx.Done():
