@@ -12,6 +12,8 @@ import (
 const (
 	KindEvent = "event"
 	KindMerge = "merge"
+	// KindContact records a change to a contact's attributes or identifiers.
+	KindContact = "contact"
 )
 
 // ChainRecord is the content of an audit entry that the tamper-evident chain commits to.

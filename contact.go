@@ -37,6 +37,8 @@ type ContactInput struct {
 	ExternalIDs  []ExternalID `json:"external_ids,omitempty"`
 	Jurisdiction *string      `json:"jurisdiction,omitempty"`
 	Locale       *string      `json:"locale,omitempty"`
+	// Source says who made the change, for the audit trail; it defaults to the API key.
+	Source Source `json:"source,omitempty"`
 }
 
 // Subject names the contact an event or a check is about, by any identifier.
@@ -157,6 +159,9 @@ func NormalizeContactInput(n Normalizer, in ContactInput) (ContactInput, error) 
 			return in, FieldErrorf("jurisdiction", "%q is not an ISO 3166 code such as US, US-CA or DE", *in.Jurisdiction)
 		}
 		in.Jurisdiction = &j
+	}
+	if in.Source.Touchpoint != "" && !touchpoints[in.Source.Touchpoint] {
+		return in, FieldErrorf("source.touchpoint", "unknown touchpoint %q", in.Source.Touchpoint)
 	}
 	if in.Locale != nil {
 		l := strings.TrimSpace(*in.Locale)

@@ -44,6 +44,12 @@ func (s *Server) handleUpsertContact(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if in.Source.System == "" {
+		in.Source.System = apiKeyFrom(r.Context()).Name
+	}
+	if in.Source.Touchpoint == "" {
+		in.Source.Touchpoint = prefsync.API
+	}
 	c, err := s.Hub.UpsertContact(r.Context(), in)
 	if err != nil {
 		s.Error(w, r, err)

@@ -202,21 +202,40 @@ func (t *tx) saveContact(c *prefsync.Contact) error {
 func (db *DB) UpsertContact(ctx context.Context, in prefsync.ContactInput) (*prefsync.Contact, error) {
 	var out *prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
-		c, changed, err := t.contactFor("", in.Identifiers(), map[string]*prefsync.Contact{})
+		c, attached, err := t.contactFor("", in.Identifiers(), map[string]*prefsync.Contact{})
 		if err != nil {
 			return err
 		}
+		var changes []string
+		if attached {
+			changes = append(changes, "identifiers")
+		}
 		if in.Jurisdiction != nil && *in.Jurisdiction != c.Jurisdiction {
-			c.Jurisdiction, changed = *in.Jurisdiction, true
+			c.Jurisdiction = *in.Jurisdiction
+			changes = append(changes, "jurisdiction "+quoteEmpty(c.Jurisdiction))
 		}
 		if in.Locale != nil && *in.Locale != c.Locale {
-			c.Locale, changed = *in.Locale, true
+			c.Locale = *in.Locale
+			changes = append(changes, "locale "+quoteEmpty(c.Locale))
 		}
-		if changed {
-			// The version moves with anything a decision or a destination depends on.
+		if len(changes) > 0 {
+			// The version moves with anything a decision or a destination depends on, and
+			// the audit trail says what moved it.
+			now := db.cfg.Now().UTC()
 			c.Version++
-			c.UpdatedAt = db.cfg.Now().UTC()
+			c.UpdatedAt = now
 			if err := t.saveContact(c); err != nil {
+				return err
+			}
+			r := prefsync.ChainRecord{Kind: prefsync.KindContact, ContactID: c.ID, Status: prefsync.Applied,
+				StatusReason: "set " + strings.Join(changes, ", "), OccurredAt: now, ReceivedAt: now,
+				Source: prefsync.Source{System: in.Source.System, Touchpoint: in.Source.Touchpoint}, Version: c.Version}
+			var ext *prefsync.ExternalID
+			if len(in.ExternalIDs) > 0 {
+				ext = &in.ExternalIDs[0]
+			}
+			p := &prefsync.Personal{Subject: prefsync.Subject{Email: in.Email, Phone: in.Phone, ExternalID: ext}, Actor: in.Source.Actor}
+			if _, err := t.appendAudit(&r, p); err != nil {
 				return err
 			}
 		}
@@ -267,6 +286,13 @@ func (db *DB) MergedContacts(ctx context.Context) (map[string]string, error) {
 		out[idOf(from)] = idOf(into)
 	}
 	return out, rows.Err()
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
 }
 
 // CountContacts implements prefsync.Store.

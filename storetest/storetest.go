@@ -313,10 +313,15 @@ func testContacts(t *testing.T, open Opener) {
 	if got, _ := s.FindContact(ctx, prefsync.ContactFilter{ID: &other.ID}); len(got.Phones) != 0 {
 		t.Errorf("conflicting upsert wrote a phone: %+v", got)
 	}
-	// Nothing changed: the version stays.
+	// Nothing changed: the version stays, and the audit trail has nothing new.
 	same, _ := s.UpsertContact(ctx, prefsync.ContactInput{Email: "a@example.com"})
 	if same.Version != c2.Version {
 		t.Errorf("no-op upsert moved version %d -> %d", c2.Version, same.Version)
+	}
+	hist, err := s.History(ctx, c.ID)
+	if err != nil || len(hist) != 2 || hist[0].Kind != prefsync.KindContact || hist[1].StatusReason != "set identifiers, locale fr" ||
+		hist[1].Subject == nil || hist[1].Subject.Phone != "+14155552671" {
+		t.Errorf("contact changes in the audit trail: %+v %v", hist, err)
 	}
 }
 

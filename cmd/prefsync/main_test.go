@@ -118,12 +118,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("check-only key wrote events: %d", code)
 	}
 	_, hist := call(t, "GET", srv.url+"/v1/contacts/"+id+"/history", admin, "")
-	if n := len(hist["events"].([]any)); n != 2 {
-		t.Errorf("history has %d events", n)
+	events := hist["events"].([]any)
+	if first := events[0].(map[string]any); len(events) != 3 || first["kind"] != "contact" ||
+		first["status_reason"] != "set identifiers, jurisdiction DE, locale de" {
+		t.Errorf("history: %v", events)
 	}
 
 	out.Reset()
-	if err := p.Run(context.Background(), []string{"audit", "verify"}); err != nil || !strings.Contains(out.String(), "audit trail OK: 2 entries") {
+	if err := p.Run(context.Background(), []string{"audit", "verify"}); err != nil || !strings.Contains(out.String(), "audit trail OK: 3 entries") {
 		t.Errorf("audit verify: %v %q", err, out)
 	}
 }
