@@ -44,12 +44,7 @@ func (s *Server) handleUpsertContact(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if in.Source.System == "" {
-		in.Source.System = apiKeyFrom(r.Context()).Name
-	}
-	if in.Source.Touchpoint == "" {
-		in.Source.Touchpoint = prefsync.API
-	}
+	in.Source = sourceOf(r, in.Source)
 	c, err := s.Hub.UpsertContact(r.Context(), in)
 	if err != nil {
 		s.Error(w, r, err)
@@ -125,18 +120,25 @@ func (s *Server) handleMerge(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, prefsync.FieldErrorf("contact_id", "%q is not a contact id", in.ContactID))
 		return
 	}
-	if in.Source.System == "" {
-		in.Source.System = apiKeyFrom(r.Context()).Name
-	}
-	if in.Source.Touchpoint == "" {
-		in.Source.Touchpoint = prefsync.API
-	}
+	in.Source = sourceOf(r, in.Source)
 	c, err := s.Hub.Merge(r.Context(), r.PathValue("id"), in.ContactID, in.Source)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.view(c))
+}
+
+// sourceOf fills what a change's source leaves out: the system is the API key's name,
+// the touchpoint the API.
+func sourceOf(r *http.Request, src prefsync.Source) prefsync.Source {
+	if src.System == "" {
+		src.System = apiKeyFrom(r.Context()).Name
+	}
+	if src.Touchpoint == "" {
+		src.Touchpoint = prefsync.API
+	}
+	return src
 }
 
 // nonNil makes empty lists render as [] rather than null.
