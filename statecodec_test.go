@@ -34,3 +34,24 @@ func TestStateCodec(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseState: any input is refused or read; what is read writes back to a form that
+// reads the same.
+func FuzzParseState(f *testing.F) {
+	st := prefsync.ContactState{Scopes: []prefsync.ScopeState{{Channel: "email", Topic: "*", State: prefsync.OptedOut,
+		Method: prefsync.Explicit, OccurredAt: t0, Source: prefsync.Source{System: "a b", Touchpoint: prefsync.API}, Seq: 1}},
+		Pauses: []prefsync.Pause{{Channel: "*", Until: t0, OccurredAt: t0, Seq: 2}}}
+	f.Add(prefsync.AppendState(nil, &st))
+	f.Add([]byte("s x y z w v 1 2 \"\\\"\" \"\"\n"))
+	f.Add([]byte("p sms 1 2 3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := prefsync.ParseState(data)
+		if err != nil {
+			return
+		}
+		again, err := prefsync.ParseState(prefsync.AppendState(nil, &st))
+		if err != nil || !reflect.DeepEqual(again, st) {
+			t.Fatalf("%q read as %+v, written and read again as %+v (%v)", data, st, again, err)
+		}
+	})
+}

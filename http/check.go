@@ -224,7 +224,7 @@ func parseRecipient(line []byte, s *prefsync.Subject) bool {
 	}
 }
 
-// plainString reads a JSON string with no escapes or control characters at line[i].
+// plainString reads a JSON string of printable ASCII with no escapes at line[i].
 func plainString(line []byte, i int) ([]byte, int, bool) {
 	if i >= len(line) || line[i] != '"' {
 		return nil, i, false
@@ -233,7 +233,7 @@ func plainString(line []byte, i int) ([]byte, int, bool) {
 		switch c := line[j]; {
 		case c == '"':
 			return line[i+1 : j], j + 1, true
-		case c == '\\' || c < 0x20:
+		case c == '\\' || c < 0x20 || c >= 0x80: // escapes and non-ASCII: the decoder's job
 			return nil, i, false
 		}
 	}

@@ -1,0 +1,35 @@
+package http
+
+import (
+	"encoding/json"
+	"testing"
+
+	"prefsync"
+)
+
+// FuzzParseRecipient holds the fast recipient parser to the full decoder: whatever line it
+// accepts, the strict decoder reads the same subject from it.
+func FuzzParseRecipient(f *testing.F) {
+	for _, seed := range []string{
+		`{"email":"a@example.com"}`, `{ "phone" : "+14155552671" , "email":"x@y.z" }`, `{}`,
+		`{"contact_id":"c_0123456789abc"}`, `{"email":"a\"b@example.com"}`, `{"email":1}`, `{"email":"a","email":"b"}`,
+		`{"external_id":{"system":"crm","id":"1"}}`, `{"email":"a@example.com"} x`, `{"email":"é@example.com"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast prefsync.Subject
+		if !parseRecipient(line, &fast) {
+			return
+		}
+		var full prefsync.Subject
+		if err := unmarshalStrict(line, &full); err != nil {
+			t.Fatalf("fast path accepted %q, the decoder refuses it: %v", line, err)
+		}
+		a, _ := json.Marshal(fast)
+		b, _ := json.Marshal(full)
+		if string(a) != string(b) {
+			t.Fatalf("%q: fast path read %s, the decoder %s", line, a, b)
+		}
+	})
+}
