@@ -101,13 +101,28 @@ func (d *Dictionary) Query(channel, topic string) (Query, error) {
 	if err := d.ValidateScope(s); err != nil {
 		return Query{}, err
 	}
-	c, t := d.channelIDs[channel], d.topicIDs[topic]
+	return d.query(s), nil
+}
+
+func (d *Dictionary) query(s Scope) Query {
+	c, t := d.channelIDs[s.Channel], d.topicIDs[s.Topic]
 	return Query{
 		Scope:       s,
 		kind:        d.kinds[t],
 		cover:       [4]ScopeID{d.scopeID(0, 0), d.scopeID(c, 0), d.scopeID(0, t), d.scopeID(c, t)},
 		channelWide: d.scopeID(c, 0),
-	}, nil
+	}
+}
+
+// Queries returns a query for every (channel, topic) the dictionary lists, topic by topic.
+func (d *Dictionary) Queries() []Query {
+	var qs []Query
+	for _, t := range d.Topics {
+		for _, c := range t.Channels {
+			qs = append(qs, d.query(Scope{Channel: c, Topic: t.Name}))
+		}
+	}
+	return qs
 }
 
 // Decide applies rules 3 and 4 of the specification to one contact's facts. now is a

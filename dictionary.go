@@ -162,8 +162,7 @@ func dictionarySyntaxError(data []byte, dec *json.Decoder, err error) error {
 		offset, field = typ.Offset, typ.Field
 	}
 	line := 1 + bytes.Count(data[:min(int(offset), len(data))], []byte("\n"))
-	e := FieldErrorf(field, "dictionary line %d: %s", line, strings.TrimPrefix(err.Error(), "json: "))
-	return e
+	return FieldErrorf(field, "dictionary line %d: %s", line, strings.TrimPrefix(err.Error(), "json: "))
 }
 
 func (d *Dictionary) compile() error {

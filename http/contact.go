@@ -26,14 +26,9 @@ func (s *Server) view(c *prefsync.Contact) contactView {
 	c.Emails, c.Phones, c.ExternalIDs = nonNil(c.Emails), nonNil(c.Phones), nonNil(c.ExternalIDs)
 	now := s.Hub.Now().Unix()
 	subj := prefsync.Subject{ContactID: c.ID}
-	for _, t := range s.Hub.Dict.Topics {
-		for _, ch := range t.Channels {
-			q, err := s.Hub.Dict.Query(ch, t.Name)
-			if err != nil {
-				continue
-			}
-			v.Decisions = append(v.Decisions, scopeDecision{Channel: ch, Topic: t.Name, Decision: s.Hub.Index.Check(&q, &subj, now)})
-		}
+	for i := range s.queries {
+		q := &s.queries[i]
+		v.Decisions = append(v.Decisions, scopeDecision{Channel: q.Scope.Channel, Topic: q.Scope.Topic, Decision: s.Hub.Index.Check(q, &subj, now)})
 	}
 	return v
 }

@@ -28,8 +28,9 @@ type Server struct {
 	// so a revoked key stops working within it.
 	KeyCacheTTL time.Duration
 
-	mux    *http.ServeMux
-	routes []Route
+	mux     *http.ServeMux
+	routes  []Route
+	queries []prefsync.Query // every scope of the dictionary, for contact views
 
 	keysMu sync.Mutex
 	keys   map[string]cachedKey
@@ -50,7 +51,7 @@ type Route struct {
 // NewServer returns a server with its routes registered.
 func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server {
 	s := &Server{Hub: hub, Logger: logger, Metrics: metrics, MaxBodyBytes: 8 << 20,
-		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}}
+		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}, queries: hub.Dict.Queries()}
 	s.handle("GET", "/healthz", "", s.handleHealth)
 	s.handle("GET", "/metrics", "", metrics.handler().ServeHTTP)
 	s.handle("GET", "/v1/openapi.json", "", s.handleOpenAPI)

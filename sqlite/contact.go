@@ -64,10 +64,7 @@ func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, 
 		if c.State, err = prefsync.ParseState([]byte(state)); err != nil {
 			return nil, fmt.Errorf("load contact %s: %w", id, err)
 		}
-		if c.CreatedAt, err = parseTime(created); err != nil {
-			return nil, fmt.Errorf("load contact %s: %w", id, err)
-		}
-		if c.UpdatedAt, err = parseTime(updated); err != nil {
+		if err := setTimes(c, created, updated); err != nil {
 			return nil, fmt.Errorf("load contact %s: %w", id, err)
 		}
 		for _, ident := range strings.Split(idents.String, "\x1e") {
@@ -78,6 +75,16 @@ func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, 
 		return c, nil
 	}
 	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
+}
+
+// setTimes reads a contact's stored creation and update times.
+func setTimes(c *prefsync.Contact, created, updated string) error {
+	var err error
+	if c.CreatedAt, err = parseTime(created); err != nil {
+		return err
+	}
+	c.UpdatedAt, err = parseTime(updated)
+	return err
 }
 
 func addIdentifier(c *prefsync.Contact, kind, value string) {
@@ -322,10 +329,7 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 			if r.c.State, err = prefsync.ParseState(r.state); err != nil {
 				return fmt.Errorf("contact %s: %w", r.c.ID, err)
 			}
-			if r.c.CreatedAt, err = parseTime(r.created); err != nil {
-				return fmt.Errorf("contact %s: %w", r.c.ID, err)
-			}
-			if r.c.UpdatedAt, err = parseTime(r.updated); err != nil {
+			if err := setTimes(r.c, r.created, r.updated); err != nil {
 				return fmt.Errorf("contact %s: %w", r.c.ID, err)
 			}
 			if err := fn(r.c); err != nil {
