@@ -200,4 +200,6 @@ type AuditEntry struct {
 	IdempotencyKey string     `json:"idempotency_key,omitempty"`
 	Version        int64      `json:"version"`
 	Subject        *Subject   `json:"subject,omitempty"`
+	// Deliveries say what each destination made of an applied change.
+	Deliveries []Receipt `json:"deliveries,omitempty"`
 }

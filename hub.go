@@ -3,6 +3,7 @@ package prefsync
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -14,6 +15,10 @@ type Hub struct {
 	Dict       *Dictionary
 	Normalizer Normalizer
 	Now        func() time.Time
+	// Random generates destination secrets.
+	Random io.Reader
+	// Dispatcher, when set, is told of new deliveries and changed destinations.
+	Dispatcher Dispatcher
 }
 
 // MaxBatch is the most events one call may carry.
@@ -77,6 +82,9 @@ func (h *Hub) Ingest(ctx context.Context, in []EventInput, defaultSystem string)
 	}
 	for _, c := range changed {
 		h.Index.Put(c)
+	}
+	if h.Dispatcher != nil && len(changed) > 0 {
+		h.Dispatcher.DeliveriesAdded()
 	}
 	return results, nil
 }

@@ -42,10 +42,47 @@ type Store interface {
 	// RevokeAPIKey revokes the key with the id.
 	RevokeAPIKey(ctx context.Context, id string, now time.Time) error
 
+	Outbox
+
 	// VerifyAudit recomputes the audit chain from the first entry.
 	VerifyAudit(ctx context.Context) (AuditReport, error)
 	// Close releases the store.
 	Close() error
+}
+
+// Outbox keeps destinations and their deliveries. ApplyEvents records the deliveries of
+// every applied event in the event's own transaction: one for each destination that
+// wants it (Destination.Wants), whatever the destination's status.
+type Outbox interface {
+	// CreateDestination stores a new destination; ECONFLICT if the name is taken.
+	CreateDestination(ctx context.Context, d *Destination) error
+	// UpdateDestination changes what the update sets of the named destination.
+	UpdateDestination(ctx context.Context, name string, u DestinationUpdate) error
+	// DeleteDestination removes a destination and cancels its pending deliveries.
+	DeleteDestination(ctx context.Context, name string) error
+	// Destinations lists destinations by name.
+	Destinations(ctx context.Context) ([]*Destination, error)
+
+	// Deliveries lists deliveries by id, without their payloads.
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// DueDeliveries returns up to limit pending deliveries of a destination whose next
+	// attempt is due at now, with their payloads. Part of them are the newest due, the
+	// rest the oldest, so a backlog drains without holding back fresh changes.
+	DueDeliveries(ctx context.Context, destination string, now time.Time, limit int) ([]Delivery, error)
+	// ProbeDelivery returns the pending delivery of a destination that has waited
+	// longest for its next attempt, due or not, or ENOTFOUND.
+	ProbeDelivery(ctx context.Context, destination string) (*Delivery, error)
+	// RecordAttempts records the outcomes of attempts.
+	RecordAttempts(ctx context.Context, attempts []Attempt) error
+	// ReleaseDeliveries makes every pending delivery of a destination due at now.
+	ReleaseDeliveries(ctx context.Context, destination string, now time.Time) (int, error)
+	// ExpireDeliveries makes dead the pending deliveries of a destination accepted
+	// before a time.
+	ExpireDeliveries(ctx context.Context, destination string, before time.Time) (int, error)
+	// ReplayDeliveries makes the dead deliveries the filter selects pending and due at now.
+	ReplayDeliveries(ctx context.Context, f DeliveryFilter, now time.Time) (int, error)
+	// DeliveryStats returns the backlog of every destination that has one.
+	DeliveryStats(ctx context.Context) ([]DeliveryStats, error)
 }
 
 // Suppression reasons.

@@ -73,6 +73,11 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 		if err != nil {
 			return nil, nil, err
 		}
+		if status == prefsync.Applied {
+			if err := t.fanOut(ev, c, seq); err != nil {
+				return nil, nil, err
+			}
+		}
 		results[i] = prefsync.EventResult{Status: status, Reason: reason, ContactID: c.ID, Version: c.Version, Seq: seq}
 	}
 	for _, c := range order {
@@ -91,7 +96,8 @@ const (
 )
 
 // hotQueries are prepared on the writer's connection when the store opens.
-var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSeenIdempotency, qAppendAudit}
+var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSeenIdempotency, qAppendAudit,
+	qAddChange, qAddDelivery, qRecordAttempt}
 
 // idempotencyKey scopes a client's key to its source system; no key is NULL.
 func idempotencyKey(system, key string) any {
@@ -209,7 +215,23 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 		}
 		out = append(out, r.Entry(p))
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var applied []int64
+	for _, e := range out {
+		if e.Status == prefsync.Applied && e.Kind == prefsync.KindEvent {
+			applied = append(applied, e.Seq)
+		}
+	}
+	receipts, err := db.receipts(ctx, applied)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Deliveries = receipts[out[i].Seq]
+	}
+	return out, nil
 }
 
 // VerifyAudit implements prefsync.Store.

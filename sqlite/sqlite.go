@@ -71,6 +71,11 @@ type DB struct {
 	nextSeq    int64
 	lastNumber uint64
 	stmts      map[string]*sql.Stmt
+	dests      []*prefsync.Destination
+	destsStale bool
+
+	// storeID makes the webhook ids of this store's deliveries unique across stores.
+	storeID string
 }
 
 var _ prefsync.Store = (*DB)(nil)
@@ -119,7 +124,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	db := &DB{cfg: cfg, read: read, write: write, reqs: make(chan *request, 1024),
-		closed: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+		closed: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, destsStale: true}
 	if err := db.migrate(ctx); err != nil {
 		db.read.Close()
 		db.write.Close()
@@ -215,6 +220,9 @@ func (db *DB) loadHead(ctx context.Context) error {
 		return fmt.Errorf("read last contact: %w", err)
 	}
 	db.lastNumber = uint64(last.Int64)
+	if err := db.write.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'store_id'`).Scan(&db.storeID); err != nil {
+		return fmt.Errorf("read store id: %w", err)
+	}
 	return nil
 }
 
