@@ -29,6 +29,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("EachContact", func(t *testing.T) { testEachContact(t, open) })
 	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, open) })
 	t.Run("APIKeys", func(t *testing.T) { testKeys(t, open) })
+	t.Run("Destinations", func(t *testing.T) { testDestinations(t, open) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
+	t.Run("OutboxAtomic", func(t *testing.T) { testOutboxAtomic(t, open) })
 }
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)

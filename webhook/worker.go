@@ -90,6 +90,9 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 	if len(batch) == 0 {
 		return cfg.PollInterval
 	}
+	// Attempts under way when the dispatcher stops are finished and recorded, so a
+	// graceful stop sends nothing twice.
+	ctx = context.WithoutCancel(ctx)
 	results := make([]result, len(batch))
 	sem := make(chan struct{}, cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -102,9 +105,6 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 		}()
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return 0 // stopping: attempts cut short are not recorded, so they are retried
-	}
 	done := cfg.Now()
 	attempts := make([]prefsync.Attempt, len(batch))
 	var worst result
@@ -152,10 +152,8 @@ func (w *worker) probe(ctx context.Context, dest *prefsync.Destination, now time
 		cfg.Logger.Error("read probe delivery", "destination", w.name, "err", err)
 		return cfg.PollInterval
 	}
+	ctx = context.WithoutCancel(ctx)
 	r := w.d.send(ctx, dest, dl)
-	if ctx.Err() != nil {
-		return 0
-	}
 	done := cfg.Now()
 	w.record(ctx, []prefsync.Delivery{*dl}, []prefsync.Attempt{w.attempt(dl, r, done)}, []result{r})
 	switch r.class() {
@@ -200,9 +198,7 @@ func (w *worker) expire(ctx context.Context, now time.Time) {
 // record stores the attempts and observes them; it reports whether they were stored.
 func (w *worker) record(ctx context.Context, batch []prefsync.Delivery, attempts []prefsync.Attempt, results []result) bool {
 	if err := w.d.store.RecordAttempts(ctx, attempts); err != nil {
-		if ctx.Err() == nil {
-			w.d.cfg.Logger.Error("record attempts", "destination", w.name, "err", err)
-		}
+		w.d.cfg.Logger.Error("record attempts", "destination", w.name, "err", err)
 		return false
 	}
 	for i, a := range attempts {

@@ -28,6 +28,10 @@ type Config struct {
 	LogFormat          string
 	ShutdownTimeout    time.Duration
 	BootstrapAdminKey  string
+	// Delivery tunes the webhook dispatcher.
+	DeliveryTimeout     time.Duration
+	ProbeInterval       time.Duration
+	DisableFailingAfter time.Duration
 }
 
 // parseConfig parses a command's flags: the configuration's, and those extra adds.
@@ -64,6 +68,22 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DefaultPhoneRegion, "default-phone-region", env("PREFSYNC_DEFAULT_PHONE_REGION", ""), "ISO region for phone numbers without country code, e.g. US (PREFSYNC_DEFAULT_PHONE_REGION)")
 	fs.StringVar(&c.LogLevel, "log-level", env("PREFSYNC_LOG_LEVEL", "info"), "debug, info, warn or error (PREFSYNC_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("PREFSYNC_LOG_FORMAT", "text"), "text or json (PREFSYNC_LOG_FORMAT)")
+	duration := func(p *time.Duration, name, envName, def, usage string) {
+		v := env(envName, def)
+		d, err := prefsync.ParseDuration(v)
+		if err != nil {
+			d = -1 // validate reports it
+		}
+		*p = d
+		fs.Func(name, usage+" ("+envName+", default "+def+")", func(s string) error {
+			d, err := prefsync.ParseDuration(s)
+			*p = d
+			return err
+		})
+	}
+	duration(&c.DeliveryTimeout, "delivery-timeout", "PREFSYNC_DELIVERY_TIMEOUT", "10s", "how long one webhook delivery attempt may take")
+	duration(&c.ProbeInterval, "probe-interval", "PREFSYNC_PROBE_INTERVAL", "30s", "the longest a failing destination goes unprobed")
+	duration(&c.DisableFailingAfter, "disable-failing-after", "PREFSYNC_DISABLE_FAILING_AFTER", "72h", "disable a destination that has been failing this long")
 	c.MaxBodyBytes = 8 << 20
 	c.ShutdownTimeout = 15 * time.Second
 	c.BootstrapAdminKey = getenv("PREFSYNC_BOOTSTRAP_ADMIN_KEY")
@@ -77,6 +97,12 @@ func (c *Config) validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		return fmt.Errorf("--public-url %q must start with http:// or https://", c.PublicURL)
+	}
+	for name, d := range map[string]time.Duration{"delivery-timeout": c.DeliveryTimeout,
+		"probe-interval": c.ProbeInterval, "disable-failing-after": c.DisableFailingAfter} {
+		if d <= 0 {
+			return fmt.Errorf("--%s: want a positive duration such as 30s, 5m or 3d", name)
+		}
 	}
 	switch c.LogFormat {
 	case "text", "json":

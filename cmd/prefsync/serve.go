@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"prefsync"
 	prefhttp "prefsync/http"
+	"prefsync/webhook"
 )
 
 func (p *Program) serve(ctx context.Context, args []string) error {
@@ -27,14 +29,31 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 		return err
 	}
 
-	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: cfg.normalizer(), Now: time.Now}
+	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: cfg.normalizer(),
+		Now: time.Now, Random: rand.Reader}
 	start := time.Now()
 	if err := hub.Load(ctx); err != nil {
 		return err
 	}
 	logger.Info("check index loaded", "contacts", hub.Index.Len(), "took", time.Since(start).Round(time.Millisecond))
 
-	api := prefhttp.NewServer(hub, logger, prefhttp.NewMetrics(hub.Index.Len))
+	metrics := prefhttp.NewMetrics(hub.Index.Len)
+	dispatcher := webhook.New(store, webhook.Config{Timeout: cfg.DeliveryTimeout, ProbeInterval: cfg.ProbeInterval,
+		DisableAfter: cfg.DisableFailingAfter, Logger: logger, Metrics: webhook.NewMetrics(metrics.Registerer(), store, time.Now)})
+	hub.Dispatcher = dispatcher
+	// The dispatcher stops after the API (no new changes) and before the store closes.
+	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		dispatcher.Run(dctx)
+	}()
+	defer func() {
+		stopDispatch()
+		<-dispatched
+	}()
+
+	api := prefhttp.NewServer(hub, logger, metrics)
 	api.MaxBodyBytes = cfg.MaxBodyBytes
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
