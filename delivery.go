@@ -30,10 +30,12 @@ type Delivery struct {
 	Attempts    int            `json:"attempts"`
 	// LastCode is the HTTP status of the last attempt, 0 when it got none (LastError
 	// says why); LatencyMS is how long it took.
-	LastCode      int        `json:"last_code,omitempty"`
-	LastError     string     `json:"last_error,omitempty"`
-	LatencyMS     int64      `json:"latency_ms,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
+	LastCode  int       `json:"last_code,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	LatencyMS int64     `json:"latency_ms,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	// RetryFrom is when the retry schedule started: at CreatedAt, or at the last replay.
+	RetryFrom     time.Time  `json:"-"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
 	// Payload is the body sent, the same on every attempt.
@@ -82,7 +84,7 @@ type Receipt struct {
 }
 
 // RetrySchedule is when a delivery that keeps failing is tried again, counted from when
-// its change was accepted: the Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h,
+// its change was accepted (or it was replayed): the Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h,
 // 10 h, 10 h) stretched to about three days. Past its last point, a delivery is dead.
 var RetrySchedule = func() []time.Duration {
 	gaps := []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
@@ -99,16 +101,16 @@ var RetrySchedule = func() []time.Duration {
 // RetryHorizon is how long a delivery is retried before it is dead.
 var RetryHorizon = RetrySchedule[len(RetrySchedule)-1]
 
-// NextAttempt returns when a delivery of a change accepted at created, which failed at
-// now, is next tried: the next point of the schedule, delayed by up to a tenth of the
+// NextAttempt returns when a delivery whose retry schedule started at from, and which
+// failed at now, is next tried: the next point of the schedule, delayed by up to a tenth of the
 // gap before it so that deliveries failing together do not all return together. It
 // reports false when the schedule is over.
-func NextAttempt(created, now time.Time, jitter *rand.Rand) (time.Time, bool) {
-	age := now.Sub(created)
+func NextAttempt(from, now time.Time, jitter *rand.Rand) (time.Time, bool) {
+	age := now.Sub(from)
 	prev := time.Duration(0)
 	for _, at := range RetrySchedule {
 		if at > age {
-			return created.Add(at + time.Duration(jitter.Int64N(int64((at-prev)/10)+1))), true
+			return from.Add(at + time.Duration(jitter.Int64N(int64((at-prev)/10)+1))), true
 		}
 		prev = at
 	}

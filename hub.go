@@ -15,7 +15,7 @@ type Hub struct {
 	Dict       *Dictionary
 	Normalizer Normalizer
 	Now        func() time.Time
-	// Random generates destination secrets.
+	// Random generates destination secrets; nil is crypto/rand.
 	Random io.Reader
 	// Dispatcher, when set, is told of new deliveries and changed destinations.
 	Dispatcher Dispatcher

@@ -2,6 +2,8 @@ package prefsync
 
 import (
 	"context"
+	"crypto/rand"
+	"io"
 	"time"
 )
 
@@ -20,7 +22,7 @@ const DefaultSecretGrace = 24 * time.Hour
 // CreateDestination validates and stores a destination. The answer holds its secret,
 // generated when the input has none: the only time the hub returns it.
 func (h *Hub) CreateDestination(ctx context.Context, in DestinationInput) (*Destination, error) {
-	d, err := NewDestination(in, h.Dict, h.Random, h.Now().UTC())
+	d, err := NewDestination(in, h.Dict, h.random(), h.Now().UTC())
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +60,7 @@ func (h *Hub) DeleteDestination(ctx context.Context, name string) error {
 // empty); its old secrets keep signing for grace, so the receiver can switch over.
 func (h *Hub) RotateSecret(ctx context.Context, name, secret string, grace time.Duration) (*Destination, error) {
 	if secret == "" {
-		secret = NewSecret(h.Random)
+		secret = NewSecret(h.random())
 	} else if err := ValidateSecret(secret); err != nil {
 		return nil, err
 	}
@@ -110,6 +112,13 @@ func (h *Hub) ReplayDeliveries(ctx context.Context, f DeliveryFilter) (int, erro
 		h.Dispatcher.DeliveriesAdded()
 	}
 	return n, nil
+}
+
+func (h *Hub) random() io.Reader {
+	if h.Random == nil {
+		return rand.Reader
+	}
+	return h.Random
 }
 
 func (h *Hub) destinationsChanged() {

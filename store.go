@@ -76,10 +76,11 @@ type Outbox interface {
 	RecordAttempts(ctx context.Context, attempts []Attempt) error
 	// ReleaseDeliveries makes every pending delivery of a destination due at now.
 	ReleaseDeliveries(ctx context.Context, destination string, now time.Time) (int, error)
-	// ExpireDeliveries makes dead the pending deliveries of a destination accepted
-	// before a time.
+	// ExpireDeliveries makes dead the pending deliveries of a destination whose retry
+	// schedule started before a time.
 	ExpireDeliveries(ctx context.Context, destination string, before time.Time) (int, error)
-	// ReplayDeliveries makes the dead deliveries the filter selects pending and due at now.
+	// ReplayDeliveries makes the dead deliveries the filter selects pending and due at
+	// now, with their retry schedule starting again.
 	ReplayDeliveries(ctx context.Context, f DeliveryFilter, now time.Time) (int, error)
 	// DeliveryStats returns the backlog of every destination that has one.
 	DeliveryStats(ctx context.Context) ([]DeliveryStats, error)

@@ -53,6 +53,9 @@ func NewMetrics(contacts func() int) *Metrics {
 	return m
 }
 
+// Registerer registers more metrics beside the server's, such as the dispatcher's.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
+
 func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

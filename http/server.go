@@ -68,6 +68,14 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("POST", "/v1/keys", prefsync.ScopeAdmin, s.handleCreateKey)
 	s.handle("GET", "/v1/keys", prefsync.ScopeAdmin, s.handleKeys)
 	s.handle("DELETE", "/v1/keys/{id}", prefsync.ScopeAdmin, s.handleRevokeKey)
+	s.handle("POST", "/v1/destinations", prefsync.ScopeAdmin, s.handleCreateDestination)
+	s.handle("GET", "/v1/destinations", prefsync.ScopeAdmin, s.handleDestinations)
+	s.handle("GET", "/v1/destinations/{name}", prefsync.ScopeAdmin, s.handleGetDestination)
+	s.handle("DELETE", "/v1/destinations/{name}", prefsync.ScopeAdmin, s.handleDeleteDestination)
+	s.handle("POST", "/v1/destinations/{name}/secret", prefsync.ScopeAdmin, s.handleRotateSecret)
+	s.handle("POST", "/v1/destinations/{name}/enable", prefsync.ScopeAdmin, s.handleEnableDestination)
+	s.handle("GET", "/v1/destinations/{name}/deliveries", prefsync.ScopeAdmin, s.handleDeliveries)
+	s.handle("POST", "/v1/destinations/{name}/deliveries/replay", prefsync.ScopeAdmin, s.handleReplay)
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -45,7 +46,8 @@ func newHarness(t *testing.T) *harness {
 	if _, err := db.CreateAPIKey(context.Background(), k, true); err != nil {
 		t.Fatal(err)
 	}
-	hub := &prefsync.Hub{Store: db, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now}
+	hub := &prefsync.Hub{Store: db, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now,
+		Random: rand.NewChaCha8([32]byte{})}
 	srv := prefhttp.NewServer(hub, slog.New(slog.NewTextHandler(io.Discard, nil)), prefhttp.NewMetrics(hub.Index.Len))
 	srv.MaxBodyBytes = 64 << 10
 	ts := httptest.NewServer(srv)

@@ -17,8 +17,8 @@ import (
 const (
 	qAddChange   = `INSERT INTO changes (seq, payload) VALUES (?, ?)`
 	qAddDelivery = `
-		INSERT INTO deliveries (destination, seq, contact_id, version, status, next_at, created_at)
-		VALUES (?, ?, ?, ?, 'pending', ?, ?)`
+		INSERT INTO deliveries (destination, seq, contact_id, version, status, next_at, created_at, retry_from)
+		VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)`
 	// An attempt never brings back a delivery cancelled (or replayed) meanwhile.
 	qRecordAttempt = `
 		UPDATE deliveries SET status = ?, attempts = attempts + 1, next_at = ?, last_code = ?,
@@ -66,7 +66,7 @@ func (t *tx) fanOut(ev *prefsync.Event, c *prefsync.Contact, seq int64) error {
 				return fmt.Errorf("record change %d: %w", seq, err)
 			}
 		}
-		if _, err := t.Exec(qAddDelivery, d.Name, seq, num(c.ID), c.Version, now, now); err != nil {
+		if _, err := t.Exec(qAddDelivery, d.Name, seq, num(c.ID), c.Version, now, now, now); err != nil {
 			return fmt.Errorf("record delivery of %d to %s: %w", seq, d.Name, err)
 		}
 	}
@@ -176,19 +176,19 @@ func (db *DB) DeleteDestination(ctx context.Context, name string) error {
 
 // deliveryColumns are read by scanDelivery, in order.
 const deliveryColumns = `d.id, d.destination, d.seq, d.contact_id, d.version, d.status, d.attempts, d.next_at,
-	d.last_code, d.last_error, d.latency_ms, d.created_at, d.delivered_at`
+	d.last_code, d.last_error, d.latency_ms, d.created_at, d.retry_from, d.delivered_at`
 
 func (db *DB) scanDelivery(rows *sql.Rows, more ...any) (prefsync.Delivery, error) {
 	var d prefsync.Delivery
-	var contact, next, created int64
+	var contact, next, created, retryFrom int64
 	var delivered sql.NullInt64
 	err := rows.Scan(append([]any{&d.ID, &d.Destination, &d.Seq, &contact, &d.Version, &d.Status, &d.Attempts, &next,
-		&d.LastCode, &d.LastError, &d.LatencyMS, &created, &delivered}, more...)...)
+		&d.LastCode, &d.LastError, &d.LatencyMS, &created, &retryFrom, &delivered}, more...)...)
 	if err != nil {
 		return d, err
 	}
 	d.MessageID = "msg_" + db.storeID + "_" + strconv.FormatInt(d.ID, 10)
-	d.ContactID, d.CreatedAt = idOf(contact), fromMS(created)
+	d.ContactID, d.CreatedAt, d.RetryFrom = idOf(contact), fromMS(created), fromMS(retryFrom)
 	if d.Status == prefsync.DeliveryPending {
 		t := fromMS(next)
 		d.NextAttemptAt = &t
@@ -320,18 +320,18 @@ func (db *DB) ReleaseDeliveries(ctx context.Context, destination string, now tim
 }
 
 // ExpireDeliveries implements prefsync.Store. Deliveries are numbered in the order
-// they were accepted, so the expired ones are the first few by number: the store reads
-// up to the first that has not expired instead of every pending delivery.
+// they were accepted, so (replays aside) the expired ones are the first few by number:
+// the store looks among the oldest pending instead of reading every one.
 func (db *DB) ExpireDeliveries(ctx context.Context, destination string, before time.Time) (int, error) {
 	var last int64
 	err := db.read.QueryRowContext(ctx, `
 		SELECT coalesce(max(id), 0) FROM (
-			SELECT id, created_at FROM deliveries WHERE destination = ? AND status = 'pending' ORDER BY id LIMIT 100000
-		) WHERE created_at < ?`, destination, ms(before)).Scan(&last)
+			SELECT id, retry_from FROM deliveries WHERE destination = ? AND status = 'pending' ORDER BY id LIMIT 10000
+		) WHERE retry_from < ?`, destination, ms(before)).Scan(&last)
 	if err != nil || last == 0 {
 		return 0, err
 	}
-	return db.update(ctx, `UPDATE deliveries SET status = 'dead' WHERE destination = ? AND status = 'pending' AND id <= ? AND created_at < ?`,
+	return db.update(ctx, `UPDATE deliveries SET status = 'dead' WHERE destination = ? AND status = 'pending' AND id <= ? AND retry_from < ?`,
 		destination, last, ms(before))
 }
 
@@ -339,7 +339,7 @@ func (db *DB) ExpireDeliveries(ctx context.Context, destination string, before t
 func (db *DB) ReplayDeliveries(ctx context.Context, f prefsync.DeliveryFilter, now time.Time) (int, error) {
 	f.Status = prefsync.DeliveryDead
 	where, args := deliveryWhere(f)
-	return db.update(ctx, `UPDATE deliveries AS d SET status = 'pending', next_at = ? WHERE `+where, append([]any{ms(now)}, args...)...)
+	return db.update(ctx, `UPDATE deliveries AS d SET status = 'pending', next_at = ?1, retry_from = ?1 WHERE `+where, append([]any{ms(now)}, args...)...)
 }
 
 // update runs one statement in the writer and returns how many rows it changed.

@@ -33,8 +33,9 @@ type Config struct {
 	// them it sends at a time [32].
 	Batch       int
 	Concurrency int
-	// FailureThreshold is how many attempts in a row must fail before a destination is
-	// failing [5].
+	// FailureThreshold is how many attempts in a row may find a destination down before
+	// it is failing [5]. A batch in which every attempt found it down makes it failing
+	// at once; one delivery that fails among others that succeed is only retried.
 	FailureThreshold int
 	// DisableAfter disables a destination that has been failing this long [72h].
 	DisableAfter time.Duration
@@ -271,7 +272,7 @@ func (w *worker) attempt(dl *prefsync.Delivery, r result, now time.Time) prefsyn
 		a.Status = prefsync.DeliveryDelivered
 		return a
 	}
-	next, ok := prefsync.NextAttempt(dl.CreatedAt, now, w.jitter)
+	next, ok := prefsync.NextAttempt(dl.RetryFrom, now, w.jitter)
 	if !ok {
 		a.Status = prefsync.DeliveryDead
 		return a

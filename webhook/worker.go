@@ -108,11 +108,12 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 	done := cfg.Now()
 	attempts := make([]prefsync.Attempt, len(batch))
 	var worst result
+	answered := false
 	for i, r := range results {
 		attempts[i] = w.attempt(&batch[i], r, done)
 		switch r.class() {
 		case delivered, refused:
-			w.failures = 0
+			w.failures, answered = 0, true
 		case down:
 			w.failures++
 			worst = r
@@ -126,7 +127,7 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 	switch {
 	case worst.class() == gone:
 		w.setStatus(ctx, prefsync.DestinationDisabled, "the destination answered 410 Gone", done)
-	case w.failures >= cfg.FailureThreshold:
+	case worst.class() == down && (!answered || w.failures >= cfg.FailureThreshold):
 		w.setStatus(ctx, prefsync.DestinationFailing, describe(worst), done)
 		w.probeWait = time.Second
 		w.nextProbe = done.Add(max(w.probeWait, worst.retryAfter))
@@ -155,6 +156,7 @@ func (w *worker) probe(ctx context.Context, dest *prefsync.Destination, now time
 	ctx = context.WithoutCancel(ctx)
 	r := w.d.send(ctx, dest, dl)
 	done := cfg.Now()
+	cfg.Logger.Debug("probe", "destination", w.name, "delivery", dl.ID, "result", describe(r))
 	w.record(ctx, []prefsync.Delivery{*dl}, []prefsync.Attempt{w.attempt(dl, r, done)}, []result{r})
 	switch r.class() {
 	case delivered, refused:
@@ -164,8 +166,9 @@ func (w *worker) probe(ctx context.Context, dest *prefsync.Destination, now time
 		w.setStatus(ctx, prefsync.DestinationDisabled, "the destination answered 410 Gone", done)
 		return 0
 	}
+	// Counted from when this probe started, so probes start at most ProbeInterval apart.
 	w.probeWait = min(max(2*w.probeWait, time.Second), cfg.ProbeInterval)
-	w.nextProbe = done.Add(max(w.probeWait, r.retryAfter))
+	w.nextProbe = now.Add(max(w.probeWait, r.retryAfter))
 	return cfg.PollInterval
 }
 

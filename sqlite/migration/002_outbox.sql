@@ -20,7 +20,8 @@ CREATE TABLE changes (
 );
 
 -- One row per change and destination, written in the event's transaction. Times in
--- INTEGER are Unix milliseconds.
+-- INTEGER are Unix milliseconds. retry_from is when the delivery's retry schedule
+-- started: when its change was accepted, or when it was last replayed.
 CREATE TABLE deliveries (
     id           INTEGER PRIMARY KEY,
     destination  TEXT NOT NULL,
@@ -34,6 +35,7 @@ CREATE TABLE deliveries (
     last_error   TEXT NOT NULL DEFAULT '',
     latency_ms   INTEGER NOT NULL DEFAULT 0,
     created_at   INTEGER NOT NULL,
+    retry_from   INTEGER NOT NULL,
     delivered_at INTEGER
 );
 -- Pending deliveries by when they are due (to send and to probe) and by age (to expire
