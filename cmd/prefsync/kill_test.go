@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"prefsync"
 )
 
 // TestMain lets a test start this binary as a real "prefsync serve" process, so that it
@@ -128,4 +132,116 @@ func TestAcknowledgedSurvivesKill(t *testing.T) {
 		t.Errorf("audit chain after SIGKILL: %v %s", err, out.String())
 	}
 	t.Logf("%d acknowledged events all present after SIGKILL and restart; %s", len(acked), strings.TrimSpace(out.String()))
+}
+
+// TestDeliveriesSurviveKill kills the hub with SIGKILL while it is both accepting
+// changes and delivering them to a webhook destination, restarts it, and expects every
+// change it acknowledged to reach the destination: at least once, duplicates counted.
+func TestDeliveriesSurviveKill(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{} // email → deliveries of its change
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ch prefsync.Change
+		if err := json.NewDecoder(r.Body).Decode(&ch); err != nil || len(ch.Data.Contact.Emails) != 1 {
+			t.Errorf("delivery body: %v %+v", err, ch)
+			return
+		}
+		time.Sleep(time.Millisecond) // a receiver that takes a moment keeps deliveries in flight
+		mu.Lock()
+		seen[ch.Data.Contact.Emails[0]]++
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	db := filepath.Join(t.TempDir(), "kill.db")
+	cmd, url := startProcess(t, db)
+	const key = "kill-test-admin-key-0123"
+	client := &http.Client{Timeout: 5 * time.Second}
+	post := func(url, body string) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		return client.Do(req)
+	}
+	res, err := post(url+"/v1/destinations", `{"name":"crm","url":"`+receiver.URL+`"}`)
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("create destination: %v %v", err, res)
+	}
+	res.Body.Close()
+
+	var acked []string
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				email := fmt.Sprintf("w%d-%d@example.com", w, i)
+				res, err := post(url+"/v1/events", `{"subject":{"email":"`+email+`"},"channel":"email","topic":"*","state":"opted_out"}`)
+				if err != nil {
+					return // the hub is gone
+				}
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					mu.Lock()
+					acked = append(acked, email)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Wait until deliveries are flowing, then kill the hub in the middle of them.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n >= 50 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	before := len(seen)
+	mu.Unlock()
+	if before == 0 || len(acked) <= before {
+		t.Fatalf("killed with %d changes acknowledged and %d delivered: nothing was in flight", len(acked), before)
+	}
+
+	startProcess(t, db)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		missing := 0
+		for _, e := range acked {
+			if seen[e] == 0 {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged changes never delivered after the restart", missing, len(acked))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("%d changes acknowledged, %d delivered before SIGKILL, all delivered after restart; %d duplicates (at-least-once)",
+		len(acked), before, dups)
 }
