@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,19 +243,36 @@ func deliveryWhere(f prefsync.DeliveryFilter) (string, []any) {
 	return strings.Join(conds, ` AND `), args
 }
 
-// DueDeliveries implements prefsync.Store. A quarter of the batch is the newest due,
-// the rest the oldest.
+// The due deliveries of a destination with their payloads, oldest or newest first.
+const (
+	qDueOldest = `SELECT ` + deliveryColumns + `, c.payload FROM deliveries d JOIN changes c ON c.seq = d.seq
+		WHERE d.destination = ? AND d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at LIMIT ?`
+	qDueNewest = `SELECT ` + deliveryColumns + `, c.payload FROM deliveries d JOIN changes c ON c.seq = d.seq
+		WHERE d.destination = ? AND d.status = 'pending' AND d.next_at <= ? ORDER BY d.next_at DESC LIMIT ?`
+)
+
+// DueDeliveries implements prefsync.Store. When more are due than the limit (a backlog),
+// a quarter of the batch is the newest due and the rest the oldest.
 func (db *DB) DueDeliveries(ctx context.Context, destination string, now time.Time, limit int) ([]prefsync.Delivery, error) {
-	newest := max(limit/4, 1)
-	rows, err := db.read.QueryContext(ctx, `
-		SELECT `+deliveryColumns+`, c.payload FROM (
-			SELECT id FROM (SELECT id FROM deliveries WHERE destination = ?1 AND status = 'pending' AND next_at <= ?2
-				ORDER BY next_at DESC LIMIT ?3)
-			UNION
-			SELECT id FROM (SELECT id FROM deliveries WHERE destination = ?1 AND status = 'pending' AND next_at <= ?2
-				ORDER BY next_at LIMIT ?4)
-		) due JOIN deliveries d ON d.id = due.id JOIN changes c ON c.seq = d.seq
-		ORDER BY d.id`, destination, ms(now), newest, limit-newest)
+	out, err := db.due(ctx, qDueOldest, destination, now, limit)
+	if err != nil || len(out) < limit {
+		return out, err
+	}
+	newest, err := db.due(ctx, qDueNewest, destination, now, max(limit/4, 1))
+	if err != nil {
+		return nil, err
+	}
+	out = out[:limit-len(newest)]
+	for _, d := range newest {
+		if !slices.ContainsFunc(out, func(o prefsync.Delivery) bool { return o.ID == d.ID }) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) due(ctx context.Context, query, destination string, now time.Time, limit int) ([]prefsync.Delivery, error) {
+	rows, err := db.readStmts[query].QueryContext(ctx, destination, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries to %s: %w", destination, err)
 	}

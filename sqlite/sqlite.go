@@ -71,6 +71,8 @@ type DB struct {
 	nextSeq    int64
 	lastNumber uint64
 	stmts      map[string]*sql.Stmt
+	// readStmts are prepared on the read pool: the dispatcher's frequent queries.
+	readStmts  map[string]*sql.Stmt
 	dests      []*prefsync.Destination
 	destsStale bool
 
@@ -124,30 +126,41 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	db := &DB{cfg: cfg, read: read, write: write, reqs: make(chan *request, 1024),
-		closed: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}, destsStale: true}
-	if err := db.migrate(ctx); err != nil {
+		closed: make(chan struct{}), done: make(chan struct{}), destsStale: true}
+	fail := func(err error) (*DB, error) {
 		db.read.Close()
 		db.write.Close()
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		return fail(err)
 	}
 	if err := db.loadHead(ctx); err != nil {
-		db.read.Close()
-		db.write.Close()
-		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+		return fail(err)
 	}
 	// The writer's one connection is busy inside every transaction, so its hot
-	// statements are prepared now, while it is free.
-	for _, q := range hotQueries {
-		st, err := db.write.PrepareContext(ctx, q)
-		if err != nil {
-			db.read.Close()
-			db.write.Close()
-			return nil, fmt.Errorf("open database %s: prepare: %w", cfg.Path, err)
-		}
-		db.stmts[q] = st
+	// statements are prepared now, while it is free. The read pool's are the
+	// dispatcher's frequent queries.
+	if db.stmts, err = prepare(ctx, db.write, hotQueries); err != nil {
+		return fail(err)
+	}
+	if db.readStmts, err = prepare(ctx, db.read, []string{qDueOldest, qDueNewest}); err != nil {
+		return fail(err)
 	}
 	go db.writer()
 	return db, nil
+}
+
+func prepare(ctx context.Context, pool *sql.DB, queries []string) (map[string]*sql.Stmt, error) {
+	out := map[string]*sql.Stmt{}
+	for _, q := range queries {
+		st, err := pool.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		out[q] = st
+	}
+	return out, nil
 }
 
 // Close stops the writer after the requests it holds and closes the file.

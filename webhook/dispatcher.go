@@ -4,13 +4,12 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +28,9 @@ type Config struct {
 	// PollInterval is how often a destination's worker looks for due deliveries without
 	// being told of new ones: retries come due, another process adds deliveries [1s].
 	PollInterval time.Duration
+	// Linger is how long a worker told of new deliveries waits for more before it reads
+	// them [5ms].
+	Linger time.Duration
 	// Batch is how many deliveries a worker takes at once [256]; Concurrency how many of
 	// them it sends at a time [32].
 	Batch       int
@@ -41,9 +43,8 @@ type Config struct {
 	DisableAfter time.Duration
 	// MaxRetryAfter caps how long a Retry-After header holds back a destination [1h].
 	MaxRetryAfter time.Duration
-	// Now is the clock [time.Now]; Client sends the requests [a client with Timeout].
+	// Now is the clock [time.Now].
 	Now    func() time.Time
-	Client *http.Client
 	Logger *slog.Logger
 	// Metrics, when set, records delivery metrics.
 	Metrics *Metrics
@@ -59,6 +60,7 @@ func (c *Config) setDefaults() {
 	def(&c.ProbeInterval, 30*time.Second)
 	def(&c.PollInterval, time.Second)
 	def(&c.DisableAfter, 72*time.Hour)
+	def(&c.Linger, 5*time.Millisecond)
 	def(&c.MaxRetryAfter, time.Hour)
 	if c.Batch <= 0 {
 		c.Batch = 256
@@ -71,14 +73,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.Client == nil {
-		c.Client = &http.Client{
-			Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: c.Concurrency,
-				IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: c.Timeout},
-			// A redirect is an answer, not a delivery: the destination's URL is wrong.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -158,7 +152,7 @@ func (d *Dispatcher) sync(ctx context.Context, wg *sync.WaitGroup) error {
 		w, ok := d.workers[dest.Name]
 		if !ok {
 			wctx, cancel := context.WithCancel(ctx)
-			w = &worker{d: d, name: dest.Name, wake: make(chan struct{}, 1), stop: cancel,
+			w = &worker{d: d, name: dest.Name, wake: make(chan struct{}, 1), stop: cancel, recording: map[int64]bool{},
 				jitter: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 			d.workers[dest.Name] = w
 			w.dest.Store(dest)
@@ -218,31 +212,18 @@ func (r result) class() int {
 	}
 }
 
-// send makes one attempt of a delivery to dest.
-func (d *Dispatcher) send(ctx context.Context, dest *prefsync.Destination, dl *prefsync.Delivery) result {
+// send makes one attempt of a delivery to dest through p.
+func (d *Dispatcher) send(ctx context.Context, p *poster, dest *prefsync.Destination, dl *prefsync.Delivery) result {
 	now := d.cfg.Now()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest.URL, bytes.NewReader(dl.Payload))
-	if err != nil {
-		return result{err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "prefsync")
-	req.Header.Set("webhook-id", dl.MessageID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", Sign(dest.SigningSecrets(now), dl.MessageID, now, dl.Payload))
+	ts := strconv.FormatInt(now.Unix(), 10)
+	headers := [][2]string{{"Content-Type", "application/json"}, {"User-Agent", "prefsync"},
+		{"webhook-id", dl.MessageID}, {"webhook-timestamp", ts},
+		{"webhook-signature", Sign(dest.SigningSecrets(now), dl.MessageID, now, dl.Payload)}}
 	start := time.Now()
-	resp, err := d.cfg.Client.Do(req)
-	if err != nil {
-		return result{err: err, latency: time.Since(start)}
-	}
-	// The body is read (a little of it) so the connection can be reused.
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	r := result{code: resp.StatusCode, latency: time.Since(start)}
-	if r.code == http.StatusTooManyRequests || r.code == http.StatusServiceUnavailable {
-		r.retryAfter = min(retryAfter(resp.Header.Get("Retry-After"), now), d.cfg.MaxRetryAfter)
+	code, h, err := p.post(ctx, headers, dl.Payload)
+	r := result{code: code, err: err, latency: time.Since(start)}
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		r.retryAfter = min(retryAfter(h.Get("Retry-After"), now), d.cfg.MaxRetryAfter)
 	}
 	return r
 }
@@ -283,7 +264,8 @@ func (w *worker) attempt(dl *prefsync.Delivery, r result, now time.Time) prefsyn
 
 // errorText says why an attempt got no answer, without the URL (it may hold a secret).
 func errorText(err error) string {
-	if errors.Is(err, context.DeadlineExceeded) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
 		return "timed out"
 	}
 	var ue *url.Error

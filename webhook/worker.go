@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +22,14 @@ type worker struct {
 	jitter *rand.Rand
 
 	// Owned by run.
-	failures  int           // attempts in a row that found the destination down
-	probeWait time.Duration // the wait before the next probe; it doubles up to ProbeInterval
-	nextProbe time.Time
+	poster   *poster // for the destination's URL
+	failures int     // attempts in a row that found the destination down
+	// recording holds the deliveries whose attempts are being recorded, until
+	// recordDone is closed.
+	recording  map[int64]bool
+	recordDone chan struct{}
+	probeWait  time.Duration // the wait before the next probe; it doubles up to ProbeInterval
+	nextProbe  time.Time
 }
 
 func (w *worker) poke() {
@@ -36,6 +42,12 @@ func (w *worker) poke() {
 func (w *worker) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	defer w.recorded(true)
+	defer func() {
+		if w.poster != nil {
+			w.poster.close()
+		}
+	}()
 	for ctx.Err() == nil {
 		wait := w.step(ctx)
 		if wait <= 0 {
@@ -45,6 +57,14 @@ func (w *worker) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-w.wake:
+			// Told of new deliveries, wait a moment for those right behind them: one
+			// batch instead of many costs one query and one write instead of many.
+			timer.Stop()
+			timer.Reset(w.d.cfg.Linger)
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			}
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -58,6 +78,7 @@ func (w *worker) step(ctx context.Context) time.Duration {
 	dest := w.dest.Load()
 	now := cfg.Now()
 	if dest.Status != prefsync.DestinationActive {
+		w.recorded(true) // a probe picks by the times the last attempts set
 		w.expire(ctx, now)
 	}
 	switch dest.Status {
@@ -80,14 +101,26 @@ func (w *worker) step(ctx context.Context) time.Duration {
 // batch was full.
 func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time.Time) time.Duration {
 	cfg := &w.d.cfg
-	batch, err := w.d.store.DueDeliveries(ctx, w.name, now, cfg.Batch)
+	w.recorded(false)
+	batch, err := w.d.store.DueDeliveries(ctx, w.name, now, cfg.Batch+len(w.recording))
 	if err != nil {
 		if ctx.Err() == nil {
 			cfg.Logger.Error("read due deliveries", "destination", w.name, "err", err)
 		}
 		return cfg.PollInterval
 	}
+	// What was just sent is still due until its attempts are recorded.
+	batch = slices.DeleteFunc(batch, func(d prefsync.Delivery) bool { return w.recording[d.ID] })
+	full := len(batch) >= cfg.Batch
+	if full {
+		batch = batch[:cfg.Batch]
+	}
 	if len(batch) == 0 {
+		return cfg.PollInterval
+	}
+	p, err := w.posterFor(dest)
+	if err != nil {
+		cfg.Logger.Error("destination URL", "destination", w.name, "err", err)
 		return cfg.PollInterval
 	}
 	// Attempts under way when the dispatcher stops are finished and recorded, so a
@@ -101,7 +134,7 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = w.d.send(ctx, dest, &batch[i])
+			results[i] = w.d.send(ctx, p, dest, &batch[i])
 		}()
 	}
 	wg.Wait()
@@ -121,9 +154,17 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 			worst = r
 		}
 	}
-	if !w.record(ctx, batch, attempts, results) {
-		return cfg.PollInterval
+	// The attempts are recorded while the next batch is read and sent: the worker
+	// does not wait for the write, only keeps from sending what it covers again.
+	w.recorded(true)
+	for _, d := range batch {
+		w.recording[d.ID] = true
 	}
+	w.recordDone = make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		w.record(ctx, batch, attempts, results)
+	}(w.recordDone)
 	switch {
 	case worst.class() == gone:
 		w.setStatus(ctx, prefsync.DestinationDisabled, "the destination answered 410 Gone", done)
@@ -132,10 +173,44 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 		w.probeWait = time.Second
 		w.nextProbe = done.Add(max(w.probeWait, worst.retryAfter))
 	}
-	if len(batch) == cfg.Batch {
+	if full {
 		return 0
 	}
 	return cfg.PollInterval
+}
+
+// posterFor returns the poster of the destination's URL.
+func (w *worker) posterFor(dest *prefsync.Destination) (*poster, error) {
+	if w.poster != nil && w.poster.url == dest.URL {
+		return w.poster, nil
+	}
+	p, err := newPoster(dest.URL, w.d.cfg.Timeout, w.d.cfg.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	if w.poster != nil {
+		w.poster.close()
+	}
+	w.poster = p
+	return p, nil
+}
+
+// recorded forgets the deliveries of the last batch once its attempts are recorded,
+// waiting for that if wait is set.
+func (w *worker) recorded(wait bool) {
+	if w.recordDone == nil {
+		return
+	}
+	if !wait {
+		select {
+		case <-w.recordDone:
+		default:
+			return
+		}
+	}
+	<-w.recordDone
+	w.recordDone = nil
+	clear(w.recording)
 }
 
 // probe retries the delivery that has waited longest for its next attempt. If the
@@ -153,8 +228,12 @@ func (w *worker) probe(ctx context.Context, dest *prefsync.Destination, now time
 		cfg.Logger.Error("read probe delivery", "destination", w.name, "err", err)
 		return cfg.PollInterval
 	}
-	ctx = context.WithoutCancel(ctx)
-	r := w.d.send(ctx, dest, dl)
+	p, err := w.posterFor(dest)
+	if err != nil {
+		cfg.Logger.Error("destination URL", "destination", w.name, "err", err)
+		return cfg.PollInterval
+	}
+	r := w.d.send(context.WithoutCancel(ctx), p, dest, dl)
 	done := cfg.Now()
 	cfg.Logger.Debug("probe", "destination", w.name, "delivery", dl.ID, "result", describe(r))
 	w.record(ctx, []prefsync.Delivery{*dl}, []prefsync.Attempt{w.attempt(dl, r, done)}, []result{r})

@@ -1,5 +1,6 @@
 // Command prefsync-load measures a running prefsync hub: durable ingest (single events and
-// batches), single-recipient checks at a fixed rate, and NDJSON streaming checks. It
+// batches), single-recipient checks at a fixed rate, NDJSON streaming checks, and the
+// propagation of changes to webhook endpoints it runs itself. It
 // talks to loopback addresses only, and every run is bounded in count and time.
 package main
 
@@ -30,19 +31,21 @@ type config struct {
 	batch          int
 	contacts       int
 	count          int
+	endpoints      int
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
 	flag.StringVar(&c.key, "key", os.Getenv("PREFSYNC_KEY"), "API key with events:write and check (PREFSYNC_KEY)")
-	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream")
+	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (ingest, check); at most 2m")
 	flag.IntVar(&c.rate, "rate", 20000, "check: requests per second")
 	flag.IntVar(&c.batch, "batch", 500, "seed, batch: events per request")
 	flag.IntVar(&c.contacts, "contacts", 1_000_000, "contacts user0000000@example.com … to address")
 	flag.IntVar(&c.count, "count", 1_000_000, "batch: events to send; stream: recipients to check")
+	flag.IntVar(&c.endpoints, "endpoints", 10, "propagate: webhook endpoints to fan out to")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "prefsync-load:", err)
@@ -74,8 +77,12 @@ func run(c config) error {
 		return l.check()
 	case "stream":
 		return l.stream()
+	case "propagate":
+		return l.propagate()
+	case "backlog":
+		return l.backlog()
 	}
-	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check or stream", c.mode)
+	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate or backlog", c.mode)
 }
 
 type loader struct {
