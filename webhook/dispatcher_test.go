@@ -450,7 +450,8 @@ func TestRetryAfter(t *testing.T) {
 	h.destination("crm", rc)
 	h.optOut("a@example.com", "*")
 	waitFor(t, "the destination is failing", func() bool { return h.destinationStatus("crm") == prefsync.DestinationFailing })
-	d := h.deliveries("crm", prefsync.DeliveryPending)[0]
+	var d prefsync.Delivery
+	waitFor(t, "the attempt is recorded", func() bool { d = h.deliveries("crm", prefsync.DeliveryPending)[0]; return d.Attempts > 0 })
 	if d.LastCode != 429 || d.NextAttemptAt.Before(h.clock.Now().Add(120*time.Second)) {
 		t.Errorf("after a 429 with Retry-After 120: %+v", d)
 	}
