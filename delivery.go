@@ -3,6 +3,7 @@ package prefsync
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -173,8 +174,13 @@ func NewChange(ev *Event, c *Contact, seq int64) ([]byte, error) {
 		t := ev.PausedUntil.UTC()
 		e.PausedUntil = &t
 	}
+	// Who made each change (an agent's name) is personal data the hub keeps to itself.
+	state := ContactState{Scopes: slices.Clone(c.State.Scopes), Pauses: c.State.Pauses}
+	for i := range state.Scopes {
+		state.Scopes[i].Source.Actor = ""
+	}
 	ch := Change{Type: ChangePreference, Timestamp: e.ReceivedAt, Data: ChangeData{
-		Seq: seq, Version: c.Version, Event: e, State: c.State,
+		Seq: seq, Version: c.Version, Event: e, State: state,
 		Contact: ChangeContact{ID: c.ID, Emails: nonNil(c.Emails), Phones: nonNil(c.Phones),
 			ExternalIDs: nonNil(c.ExternalIDs), Jurisdiction: c.Jurisdiction, Locale: c.Locale},
 	}}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures in BENCHMARKS.md: builds prefsync and its load generator, runs a
 # hub on a fresh store on loopback, and drives it. Every step is bounded in time and
-# count. Usage: scripts/bench.sh [work-dir]   (needs ~3 GB of disk; takes ~7 minutes)
+# count. Usage: scripts/bench.sh [work-dir]   (needs ~6 GB of disk; takes ~12 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-$(mktemp -d)}
@@ -48,4 +48,12 @@ load -mode stream -count 4000000 -clients 2
 echo "== Durable ingest into the 1M-contact store (random existing contacts)"
 load -mode ingest -clients 32 -duration 10s -contacts 1000000
 load -mode batch -batch 500 -clients 4 -count 250000 -duration 20s -contacts 1000000
+stop_hub
+
+echo "== Outbound webhooks: 1,000 changes/s fanned out to 10 endpoints"
+rm -f "$dir"/sync.db*
+start_hub sync.db
+load -mode propagate -rate 1000 -endpoints 10 -duration 20s -clients 100
+echo "== A backlog of 1,000,000 deliveries, drained once its endpoint returns"
+load -mode backlog -count 1000000 -batch 500
 stop_hub
