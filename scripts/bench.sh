@@ -20,11 +20,20 @@ start_hub() {
 }
 stop_hub() { kill "$pid"; wait "$pid" || true; }
 trap 'kill $pid 2>/dev/null || true' EXIT
+# This machine is a virtual one: the share of CPU time its host took away ("steal") since
+# the last section is printed with each section, since it changes what the figures mean.
+last_stat=$(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+steal() {
+  local now; now=$(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  echo "$last_stat $now" | awk '{printf "   (cpu steal since the last section: %.0f%%)\n", 100*($3-$1)/($4-$2)}'
+  last_stat=$now
+}
 
 echo "== Go benchmarks (in-process decision, index lookup, index memory, store alone)"
 go test -run '^$' -bench 'Decide|IndexCheck|IndexMemory' -benchtime 2s . | grep Benchmark
 go test -run '^$' -bench 'ApplyBatch' -benchtime 80x ./sqlite | grep Benchmark
 
+steal
 echo "== Durable ingest on a fresh store (100k contacts)"
 rm -f "$dir"/ingest.db*
 start_hub ingest.db
@@ -32,6 +41,7 @@ load -mode ingest -clients 32 -duration 10s -contacts 100000
 load -mode batch -batch 500 -clients 4 -count 250000 -duration 20s -contacts 100000
 stop_hub
 
+steal
 echo "== 1M contacts: import, start-up, checks"
 rm -f "$dir"/big.db*
 start_hub big.db
@@ -45,15 +55,19 @@ curl -s "http://$addr/metrics" | grep -E '^go_memstats_heap_inuse_bytes|^prefsyn
 for rate in 2000 5000 10000 20000; do load -mode check -rate $rate -clients 8 -duration 5s; done
 load -mode stream -count 2000000 -clients 1
 load -mode stream -count 4000000 -clients 2
+steal
 echo "== Durable ingest into the 1M-contact store (random existing contacts)"
 load -mode ingest -clients 32 -duration 10s -contacts 1000000
 load -mode batch -batch 500 -clients 4 -count 250000 -duration 20s -contacts 1000000
 stop_hub
 
+steal
 echo "== Outbound webhooks: 1,000 changes/s fanned out to 10 endpoints"
 rm -f "$dir"/sync.db*
 start_hub sync.db
 load -mode propagate -rate 1000 -endpoints 10 -duration 20s -clients 100
+steal
 echo "== A backlog of 1,000,000 deliveries, drained once its endpoint returns"
 load -mode backlog -count 1000000 -batch 500
 stop_hub
+steal

@@ -233,7 +233,8 @@ func (w *worker) probe(ctx context.Context, dest *prefsync.Destination, now time
 		cfg.Logger.Error("destination URL", "destination", w.name, "err", err)
 		return cfg.PollInterval
 	}
-	r := w.d.send(context.WithoutCancel(ctx), p, dest, dl)
+	ctx = context.WithoutCancel(ctx) // as in drain: a probe under way is finished and recorded
+	r := w.d.send(ctx, p, dest, dl)
 	done := cfg.Now()
 	cfg.Logger.Debug("probe", "destination", w.name, "delivery", dl.ID, "result", describe(r))
 	w.record(ctx, []prefsync.Delivery{*dl}, []prefsync.Attempt{w.attempt(dl, r, done)}, []result{r})
@@ -277,16 +278,16 @@ func (w *worker) expire(ctx context.Context, now time.Time) {
 	}
 }
 
-// record stores the attempts and observes them; it reports whether they were stored.
-func (w *worker) record(ctx context.Context, batch []prefsync.Delivery, attempts []prefsync.Attempt, results []result) bool {
+// record stores the attempts and observes them. Attempts it fails to store are made
+// again: a duplicate, which receivers drop by webhook-id or version.
+func (w *worker) record(ctx context.Context, batch []prefsync.Delivery, attempts []prefsync.Attempt, results []result) {
 	if err := w.d.store.RecordAttempts(ctx, attempts); err != nil {
 		w.d.cfg.Logger.Error("record attempts", "destination", w.name, "err", err)
-		return false
+		return
 	}
 	for i, a := range attempts {
 		w.d.cfg.Metrics.attempted(w.name, &batch[i], a, results[i])
 	}
-	return true
 }
 
 // setStatus changes the destination's status, in the store and for this worker.
