@@ -38,7 +38,7 @@ func startProcess(t *testing.T, db string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "serve")
 	cmd.Env = append(os.Environ(), "PREFSYNC_TEST_SERVE=1", "PREFSYNC_DATABASE="+db,
-		"PREFSYNC_ADDR=127.0.0.1:0", "PREFSYNC_BOOTSTRAP_ADMIN_KEY=kill-test-admin-key-0123", "PREFSYNC_LOG_LEVEL=warn")
+		"PREFSYNC_ADDR=127.0.0.1:0", "PREFSYNC_BOOTSTRAP_ADMIN_KEY="+killKey, "PREFSYNC_LOG_LEVEL=warn")
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -62,60 +62,80 @@ func startProcess(t *testing.T, db string) (*exec.Cmd, string) {
 	return nil, ""
 }
 
+const killKey = "kill-test-admin-key-0123"
+
+var killClient = &http.Client{Timeout: 5 * time.Second}
+
+// post sends an authenticated JSON POST to the hub.
+func post(url, body string) (*http.Response, error) {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+killKey)
+	return killClient.Do(req)
+}
+
+// optOuts sends opt-outs of new contacts from several clients until stopped or until
+// the hub is gone, and keeps the addresses whose opt-out the hub acknowledged.
+type optOuts struct {
+	mu    sync.Mutex
+	acked []string
+	wg    sync.WaitGroup
+	stop  chan struct{}
+}
+
+func startOptOuts(url string, clients, each int) *optOuts {
+	o := &optOuts{stop: make(chan struct{})}
+	for w := range clients {
+		o.wg.Add(1)
+		go func() {
+			defer o.wg.Done()
+			for i := 0; i < each; i++ {
+				select {
+				case <-o.stop:
+					return
+				default:
+				}
+				email := fmt.Sprintf("w%d-%d@example.com", w, i)
+				res, err := post(url+"/v1/events", `{"subject":{"email":"`+email+`"},"channel":"email","topic":"*","state":"opted_out"}`)
+				if err != nil {
+					return // the hub is gone
+				}
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					o.mu.Lock()
+					o.acked = append(o.acked, email)
+					o.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return o
+}
+
+// Stop stops the clients and returns the acknowledged addresses.
+func (o *optOuts) Stop() []string {
+	close(o.stop)
+	o.wg.Wait()
+	return o.acked
+}
+
 // TestAcknowledgedSurvivesKill sends events from several clients, kills the hub with
 // SIGKILL while they are in flight, and expects every event it acknowledged to be there
 // after a restart: durable before the 200.
 func TestAcknowledgedSurvivesKill(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "kill.db")
 	cmd, url := startProcess(t, db)
-	const key = "kill-test-admin-key-0123"
-	var mu sync.Mutex
-	var acked []string
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	client := &http.Client{Timeout: 5 * time.Second}
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 2000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				email := fmt.Sprintf("w%d-%d@example.com", w, i)
-				req, _ := http.NewRequest("POST", url+"/v1/events", strings.NewReader(
-					`{"subject":{"email":"`+email+`"},"channel":"email","topic":"*","state":"opted_out"}`))
-				req.Header.Set("Authorization", "Bearer "+key)
-				res, err := client.Do(req)
-				if err != nil {
-					return // the hub is gone
-				}
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					mu.Lock()
-					acked = append(acked, email)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	writers := startOptOuts(url, 8, 2000)
 	time.Sleep(300 * time.Millisecond) // let writes be in flight: the point of the test
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	close(stop)
-	wg.Wait()
+	acked := writers.Stop()
 	if len(acked) == 0 {
 		t.Fatal("no event was acknowledged before the kill")
 	}
 
 	_, url = startProcess(t, db)
 	for _, email := range acked {
-		req, _ := http.NewRequest("POST", url+"/v1/check", strings.NewReader(
-			`{"channel":"email","topic":"product_updates","recipients":[{"email":"`+email+`"}]}`))
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := client.Do(req)
+		res, err := post(url+"/v1/check", `{"channel":"email","topic":"product_updates","recipients":[{"email":"`+email+`"}]}`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,46 +175,13 @@ func TestDeliveriesSurviveKill(t *testing.T) {
 
 	db := filepath.Join(t.TempDir(), "kill.db")
 	cmd, url := startProcess(t, db)
-	const key = "kill-test-admin-key-0123"
-	client := &http.Client{Timeout: 5 * time.Second}
-	post := func(url, body string) (*http.Response, error) {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		return client.Do(req)
-	}
 	res, err := post(url+"/v1/destinations", `{"name":"crm","url":"`+receiver.URL+`"}`)
 	if err != nil || res.StatusCode != http.StatusCreated {
 		t.Fatalf("create destination: %v %v", err, res)
 	}
 	res.Body.Close()
+	writers := startOptOuts(url, 4, 5000)
 
-	var acked []string
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				email := fmt.Sprintf("w%d-%d@example.com", w, i)
-				res, err := post(url+"/v1/events", `{"subject":{"email":"`+email+`"},"channel":"email","topic":"*","state":"opted_out"}`)
-				if err != nil {
-					return // the hub is gone
-				}
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					mu.Lock()
-					acked = append(acked, email)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
 	// Wait until deliveries are flowing, then kill the hub in the middle of them.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -208,8 +195,7 @@ func TestDeliveriesSurviveKill(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	close(stop)
-	wg.Wait()
+	acked := writers.Stop()
 	mu.Lock()
 	before := len(seen)
 	mu.Unlock()
