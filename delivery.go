@@ -19,6 +19,15 @@ const (
 	DeliveryCancelled DeliveryStatus = "cancelled"
 )
 
+// Known reports whether s is one of the delivery statuses.
+func (s DeliveryStatus) Known() bool {
+	switch s {
+	case DeliveryPending, DeliveryDelivered, DeliveryDead, DeliveryCancelled:
+		return true
+	}
+	return false
+}
+
 // Delivery is one change to be sent to one destination: the transactional outbox's row.
 type Delivery struct {
 	ID          int64          `json:"id"`
@@ -118,8 +127,12 @@ func NextAttempt(from, now time.Time, jitter *rand.Rand) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// Change types, the "type" of a webhook body.
-const ChangePreference = "preference.changed"
+// The types of change, a webhook body's "type": an applied event, or two contacts
+// merged into one (the survivor's state is the most restrictive of both).
+const (
+	ChangePreference = "preference.changed"
+	ChangeMerged     = "contact.merged"
+)
 
 // Change is the body of a webhook: what changed, who it is about, and the contact's
 // whole resulting state with its version, so a receiver can apply it without asking
@@ -130,13 +143,15 @@ type Change struct {
 	Data      ChangeData `json:"data"`
 }
 
-// ChangeData is a change's content.
+// ChangeData is a change's content: Event for a preference change, MergedID (the id
+// that now finds Contact) for a merge.
 type ChangeData struct {
-	Seq     int64         `json:"seq"`
-	Version int64         `json:"version"`
-	Contact ChangeContact `json:"contact"`
-	Event   ChangeEvent   `json:"event"`
-	State   ContactState  `json:"state"`
+	Seq      int64         `json:"seq"`
+	Version  int64         `json:"version"`
+	Contact  ChangeContact `json:"contact"`
+	Event    *ChangeEvent  `json:"event,omitempty"`
+	MergedID string        `json:"merged_id,omitempty"`
+	State    ContactState  `json:"state"`
 }
 
 // ChangeContact is the contact as a change carries it: its identifiers, no evidence.
@@ -166,7 +181,7 @@ type ChangeEvent struct {
 // NewChange is the webhook body of applied event ev, recorded as audit entry seq, which
 // left contact c as it is.
 func NewChange(ev *Event, c *Contact, seq int64) ([]byte, error) {
-	e := ChangeEvent{Channel: ev.Scope.Channel, Topic: ev.Scope.Topic, State: ev.State,
+	e := &ChangeEvent{Channel: ev.Scope.Channel, Topic: ev.Scope.Topic, State: ev.State,
 		OccurredAt: ev.OccurredAt.UTC(), ReceivedAt: ev.ReceivedAt.UTC(),
 		Source: Source{System: ev.Source.System, Touchpoint: ev.Source.Touchpoint},
 		Method: ev.Evidence.Method, Reason: ev.Reason}
@@ -174,17 +189,28 @@ func NewChange(ev *Event, c *Contact, seq int64) ([]byte, error) {
 		t := ev.PausedUntil.UTC()
 		e.PausedUntil = &t
 	}
+	ch := newChange(ChangePreference, e.ReceivedAt, c, seq)
+	ch.Data.Event = e
+	return json.Marshal(ch)
+}
+
+// NewMergeChange is the webhook body of merging contact merged into c, recorded as audit
+// entry seq at time at.
+func NewMergeChange(c *Contact, merged string, seq int64, at time.Time) ([]byte, error) {
+	ch := newChange(ChangeMerged, at.UTC(), c, seq)
+	ch.Data.MergedID = merged
+	return json.Marshal(ch)
+}
+
+func newChange(typ string, at time.Time, c *Contact, seq int64) Change {
 	// Who made each change (an agent's name) is personal data the hub keeps to itself.
 	state := ContactState{Scopes: slices.Clone(c.State.Scopes), Pauses: c.State.Pauses}
 	for i := range state.Scopes {
 		state.Scopes[i].Source.Actor = ""
 	}
-	ch := Change{Type: ChangePreference, Timestamp: e.ReceivedAt, Data: ChangeData{
-		Seq: seq, Version: c.Version, Event: e, State: state,
+	return Change{Type: typ, Timestamp: at, Data: ChangeData{Seq: seq, Version: c.Version, State: state,
 		Contact: ChangeContact{ID: c.ID, Emails: nonNil(c.Emails), Phones: nonNil(c.Phones),
-			ExternalIDs: nonNil(c.ExternalIDs), Jurisdiction: c.Jurisdiction, Locale: c.Locale},
-	}}
-	return json.Marshal(ch)
+			ExternalIDs: nonNil(c.ExternalIDs), Jurisdiction: c.Jurisdiction, Locale: c.Locale}}}
 }
 
 func nonNil[T any](s []T) []T {

@@ -103,8 +103,9 @@ func NewDestination(in DestinationInput, dict *Dictionary, random io.Reader, now
 		return nil, FieldErrorf("kind", "unknown destination kind %q: want webhook", in.Kind)
 	}
 	u, err := url.Parse(in.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, FieldErrorf("url", "want an absolute http or https URL without credentials")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		strings.ContainsAny(in.URL, " \t") {
+		return nil, FieldErrorf("url", "want an absolute http or https URL without credentials or spaces")
 	}
 	if in.Secret == "" {
 		in.Secret = NewSecret(random)

@@ -31,6 +31,7 @@ func TestNewDestination(t *testing.T) {
 		{"RelativeURL", DestinationInput{Name: "crm", URL: "/hooks"}, "url"},
 		{"FTP", DestinationInput{Name: "crm", URL: "ftp://x.example/"}, "url"},
 		{"Credentials", DestinationInput{Name: "crm", URL: "https://u:p@x.example/"}, "url"},
+		{"Space", DestinationInput{Name: "crm", URL: "https://x.example/?q=a b"}, "url"},
 		{"ShortSecret", DestinationInput{Name: "crm", URL: "https://x.example", Secret: "whsec_c2hvcnQ="}, "secret"},
 		{"NoPrefix", DestinationInput{Name: "crm", URL: "https://x.example", Secret: strings.Repeat("A", 44)}, "secret"},
 		{"UnknownChannel", DestinationInput{Name: "crm", URL: "https://x.example", Filter: DestinationFilter{Channels: []string{"fax"}}}, "filter.channels[0]"},

@@ -134,11 +134,8 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 // deliveryFilter reads ?status=, ?after= and ?limit= (1 to 1000, default 100).
 func deliveryFilter(destination string, q url.Values) (prefsync.DeliveryFilter, error) {
 	f := prefsync.DeliveryFilter{Destination: destination, Limit: 100}
-	switch st := prefsync.DeliveryStatus(q.Get("status")); st {
-	case "", prefsync.DeliveryPending, prefsync.DeliveryDelivered, prefsync.DeliveryDead, prefsync.DeliveryCancelled:
-		f.Status = st
-	default:
-		return f, prefsync.FieldErrorf("status", "unknown delivery status %q: want pending, delivered, dead or cancelled", st)
+	if f.Status = prefsync.DeliveryStatus(q.Get("status")); f.Status != "" && !f.Status.Known() {
+		return f, prefsync.FieldErrorf("status", "unknown delivery status %q: want pending, delivered, dead or cancelled", f.Status)
 	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

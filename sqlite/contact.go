@@ -457,12 +457,19 @@ func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync
 		if err := t.saveContact(a); err != nil {
 			return err
 		}
-		for _, c := range []*prefsync.Contact{a, b} {
+		var seq int64
+		for _, c := range []*prefsync.Contact{b, a} {
 			r := prefsync.ChainRecord{Kind: prefsync.KindMerge, ContactID: c.ID, Status: prefsync.Applied,
 				StatusReason: "merged " + b.ID + " into " + a.ID, OccurredAt: now, ReceivedAt: now, Source: src, Version: a.Version}
-			if _, err := t.appendAudit(&r, nil); err != nil {
+			if seq, err = t.appendAudit(&r, nil); err != nil {
 				return err
 			}
+		}
+		// Destinations learn of the merge as a change of every scope: the old id now
+		// finds the survivor, whose state may be more restrictive than either was.
+		if err := t.fanOut(seq, a, prefsync.Scope{Channel: prefsync.Any, Topic: prefsync.Any}, src.System,
+			func() ([]byte, error) { return prefsync.NewMergeChange(a, b.ID, seq, now) }); err != nil {
+			return err
 		}
 		out = a
 		return nil

@@ -74,7 +74,7 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 			return nil, nil, err
 		}
 		if status == prefsync.Applied {
-			if err := t.fanOut(ev, c, seq); err != nil {
+			if err := t.fanOut(seq, c, ev.Scope, ev.Source.System, func() ([]byte, error) { return prefsync.NewChange(ev, c, seq) }); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -220,7 +220,7 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 	}
 	var applied []int64
 	for _, e := range out {
-		if e.Status == prefsync.Applied && e.Kind == prefsync.KindEvent {
+		if e.Status == prefsync.Applied {
 			applied = append(applied, e.Seq)
 		}
 	}

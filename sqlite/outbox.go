@@ -46,9 +46,10 @@ func (t *tx) destinations() ([]*prefsync.Destination, error) {
 	return ds, nil
 }
 
-// fanOut records the deliveries of applied event ev, audit entry seq, which left c as
-// it is: one per destination that wants it, and the body they all send.
-func (t *tx) fanOut(ev *prefsync.Event, c *prefsync.Contact, seq int64) error {
+// fanOut records the deliveries of a change to scope reported by system, audit entry
+// seq of contact c: one per destination that wants it, all sending the body that body
+// builds (once, and only if some destination wants the change).
+func (t *tx) fanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
 	dests, err := t.destinations()
 	if err != nil {
 		return err
@@ -56,11 +57,11 @@ func (t *tx) fanOut(ev *prefsync.Event, c *prefsync.Contact, seq int64) error {
 	now := ms(t.db.cfg.Now())
 	var payload []byte
 	for _, d := range dests {
-		if !d.Wants(ev.Scope, ev.Source.System) {
+		if !d.Wants(scope, system) {
 			continue
 		}
 		if payload == nil {
-			if payload, err = prefsync.NewChange(ev, c, seq); err != nil {
+			if payload, err = body(); err != nil {
 				return err
 			}
 			if _, err := t.Exec(qAddChange, seq, string(payload)); err != nil {
@@ -168,7 +169,9 @@ func (db *DB) DeleteDestination(ctx context.Context, name string) error {
 			return prefsync.Errorf(prefsync.ENOTFOUND, "no destination %q", name)
 		}
 		t.db.destsStale = true
-		if _, err := t.Exec(`UPDATE deliveries SET status = 'cancelled' WHERE destination = ? AND status = 'pending'`, name); err != nil {
+		// Dead letters go too: a destination created later with the same name must not
+		// be able to replay them.
+		if _, err := t.Exec(`UPDATE deliveries SET status = 'cancelled' WHERE destination = ? AND status IN ('pending', 'dead')`, name); err != nil {
 			return fmt.Errorf("cancel deliveries to %s: %w", name, err)
 		}
 		return nil
@@ -231,8 +234,13 @@ func (db *DB) Deliveries(ctx context.Context, f prefsync.DeliveryFilter) ([]pref
 // deliveryWhere is the SQL condition of a filter on deliveries d.
 func deliveryWhere(f prefsync.DeliveryFilter) (string, []any) {
 	conds, args := []string{`d.destination = ?`}, []any{f.Destination}
-	if f.Status != "" {
-		conds, args = append(conds, `d.status = ?`), append(args, string(f.Status))
+	switch {
+	case f.Status.Known():
+		// A literal, not a parameter: only then can SQLite use the partial indexes of
+		// pending and dead deliveries.
+		conds = append(conds, `d.status = '`+string(f.Status)+`'`)
+	case f.Status != "":
+		conds = append(conds, `0`)
 	}
 	if f.ID != 0 {
 		conds, args = append(conds, `d.id = ?`), append(args, f.ID)
@@ -371,13 +379,19 @@ func (db *DB) update(ctx context.Context, query string, args ...any) (int, error
 		n, err = res.RowsAffected()
 		return err
 	})
-	return int(n), err
+	if err != nil {
+		return 0, fmt.Errorf("update deliveries: %w", err)
+	}
+	return int(n), nil
 }
 
-// DeliveryStats implements prefsync.Store.
+// DeliveryStats implements prefsync.Store. It counts from the index of pending
+// deliveries and reads one row per destination: the oldest, by number.
 func (db *DB) DeliveryStats(ctx context.Context) ([]prefsync.DeliveryStats, error) {
 	rows, err := db.read.QueryContext(ctx, `
-		SELECT destination, count(*), min(created_at) FROM deliveries WHERE status = 'pending' GROUP BY destination`)
+		SELECT p.destination, p.n, d.created_at FROM (
+			SELECT destination, count(*) AS n, min(id) AS oldest FROM deliveries WHERE status = 'pending' GROUP BY destination
+		) p JOIN deliveries d ON d.id = p.oldest`)
 	if err != nil {
 		return nil, fmt.Errorf("delivery stats: %w", err)
 	}
@@ -387,7 +401,7 @@ func (db *DB) DeliveryStats(ctx context.Context) ([]prefsync.DeliveryStats, erro
 		var s prefsync.DeliveryStats
 		var oldest int64
 		if err := rows.Scan(&s.Destination, &s.Pending, &oldest); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("delivery stats: %w", err)
 		}
 		s.OldestPending = fromMS(oldest)
 		out = append(out, s)
@@ -399,18 +413,26 @@ func (db *DB) DeliveryStats(ctx context.Context) ([]prefsync.DeliveryStats, erro
 // by audit entry.
 func (db *DB) receipts(ctx context.Context, seqs []int64) (map[int64][]prefsync.Receipt, error) {
 	out := map[int64][]prefsync.Receipt{}
-	for _, seq := range seqs {
+	for len(seqs) > 0 {
+		chunk := seqs[:min(len(seqs), 500)]
+		seqs = seqs[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, s := range chunk {
+			args[i] = s
+		}
 		rows, err := db.read.QueryContext(ctx, `
-			SELECT destination, status, attempts, delivered_at FROM deliveries WHERE seq = ? ORDER BY destination`, seq)
+			SELECT seq, destination, status, attempts, delivered_at FROM deliveries
+			WHERE seq IN (?`+strings.Repeat(`, ?`, len(chunk)-1)+`) ORDER BY seq, destination`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("receipts of %d: %w", seq, err)
+			return nil, fmt.Errorf("receipts: %w", err)
 		}
 		for rows.Next() {
+			var seq int64
 			var r prefsync.Receipt
 			var delivered sql.NullInt64
-			if err := rows.Scan(&r.Destination, &r.Status, &r.Attempts, &delivered); err != nil {
+			if err := rows.Scan(&seq, &r.Destination, &r.Status, &r.Attempts, &delivered); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, fmt.Errorf("receipts: %w", err)
 			}
 			if delivered.Valid {
 				t := fromMS(delivered.Int64)

@@ -66,7 +66,7 @@ type DB struct {
 	closed chan struct{}
 	done   chan struct{}
 
-	// Owned by the writer goroutine.
+	// Owned by the writer goroutine (readStmts and storeID are set once at open).
 	head       []byte
 	nextSeq    int64
 	lastNumber uint64
@@ -340,7 +340,9 @@ func (db *DB) run(reqs []*request) error {
 		sqlTx.Rollback()
 	}
 	if err != nil {
-		db.head, db.nextSeq = head, next
+		// Undo what the transaction did to the writer's own state; the destinations it
+		// may have read are read again.
+		db.head, db.nextSeq, db.destsStale = head, next, true
 	}
 	return err
 }

@@ -197,3 +197,41 @@ func testOutboxAtomic(t *testing.T, open Opener) {
 		t.Errorf("deliveries after a refused batch = %d, want 1", len(ds))
 	}
 }
+
+// testMergeFansOut: a merge is a change every destination learns of (but the system
+// that asked for it), with the survivor's state.
+func testMergeFansOut(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	for _, d := range []*prefsync.Destination{destination("crm", "email"), destination("sms", "sms")} {
+		if err := s.CreateDestination(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := apply(t, s, Event("a@example.com", emailNews, prefsync.OptedIn, t0))[0]
+	b := apply(t, s, Event("b@example.com", emailAll, prefsync.OptedOut, t0))[0]
+	c, err := s.MergeContacts(ctx, a.ContactID, b.ContactID, prefsync.Source{System: "sms", Touchpoint: prefsync.API}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Deliveries(ctx, prefsync.DeliveryFilter{Destination: "sms"}); len(ds) != 0 {
+		t.Errorf("the merge went back to the system that asked for it: %+v", ds)
+	}
+	ds, err := s.DueDeliveries(ctx, "crm", t0, 10)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("crm deliveries = %+v, %v", ds, err)
+	}
+	var ch prefsync.Change
+	if err := json.Unmarshal(ds[2].Payload, &ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch.Type != prefsync.ChangeMerged || ch.Data.MergedID != b.ContactID || ch.Data.Contact.ID != c.ID ||
+		ch.Data.Version != c.Version || ch.Data.Event != nil || len(ch.Data.Contact.Emails) != 2 || len(ch.Data.State.Scopes) != 2 {
+		t.Errorf("merge change = %s", ds[2].Payload)
+	}
+	h, _ := s.History(ctx, c.ID)
+	last := h[len(h)-1]
+	if last.Kind != prefsync.KindMerge || len(last.Deliveries) != 1 || last.Deliveries[0].Destination != "crm" {
+		t.Errorf("history's last entry = %+v", last)
+	}
+}

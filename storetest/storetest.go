@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Destinations", func(t *testing.T) { testDestinations(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("OutboxAtomic", func(t *testing.T) { testOutboxAtomic(t, open) })
+	t.Run("MergeFansOut", func(t *testing.T) { testMergeFansOut(t, open) })
 }
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)

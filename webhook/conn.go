@@ -30,9 +30,15 @@ type poster struct {
 
 type conn struct {
 	net.Conn
-	r *bufio.Reader
-	w *bufio.Writer
+	// limit bounds what one answer may make the hub read; r reads through it.
+	limit io.LimitedReader
+	r     *bufio.Reader
+	w     *bufio.Writer
 }
+
+// maxAnswer is the most of an answer (headers and the part of the body read to reuse
+// the connection) the hub reads.
+const maxAnswer = 1 << 20
 
 func newPoster(rawURL string, timeout time.Duration, maxIdle int) (*poster, error) {
 	u, err := url.Parse(rawURL)
@@ -97,7 +103,9 @@ func (p *poster) get(ctx context.Context, deadline time.Time) (*conn, bool, erro
 		}
 		nc = tc
 	}
-	return &conn{Conn: nc, r: bufio.NewReaderSize(nc, 4096), w: bufio.NewWriterSize(nc, 4096)}, false, nil
+	c := &conn{Conn: nc, limit: io.LimitedReader{R: nc}, w: bufio.NewWriterSize(nc, 4096)}
+	c.r = bufio.NewReaderSize(&c.limit, 4096)
+	return c, false, nil
 }
 
 func (p *poster) exchange(c *conn, reused bool, deadline time.Time, headers [][2]string, body []byte) (int, http.Header, error) {
@@ -119,9 +127,17 @@ func (p *poster) exchange(c *conn, reused bool, deadline time.Time, headers [][2
 	w.WriteString("\r\n")
 	w.Write(body)
 	err := w.Flush()
+	c.limit.N = maxAnswer
 	var resp *http.Response
-	if err == nil {
+	for err == nil {
 		resp, err = http.ReadResponse(c.r, &http.Request{Method: http.MethodPost})
+		// An interim answer (100 Continue, 103 Early Hints) comes before the real one.
+		if err != nil || resp.StatusCode >= 200 || resp.StatusCode < 100 {
+			break
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			err = errors.New("the destination switched protocols")
+		}
 	}
 	if err != nil {
 		c.Close()
@@ -132,15 +148,18 @@ func (p *poster) exchange(c *conn, reused bool, deadline time.Time, headers [][2
 		}
 		return 0, nil, err
 	}
-	// The body is read (a little of it) so the connection can be used again.
-	n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_, err = resp.Body.Read(make([]byte, 1))
-	resp.Body.Close()
-	if resp.Close || !errors.Is(err, io.EOF) || n == 64<<10 || c.r.Buffered() > 0 {
+	// The body is read (a little of it) so the connection can be used again; a longer
+	// one, or one that does not end, closes it.
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if err == nil {
+		_, err = resp.Body.Read(make([]byte, 1))
+	}
+	if resp.Close || !errors.Is(err, io.EOF) || c.r.Buffered() > 0 {
 		c.Close()
 	} else {
 		p.put(c)
 	}
+	resp.Body.Close()
 	return resp.StatusCode, resp.Header, nil
 }
 

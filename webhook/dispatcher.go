@@ -82,7 +82,7 @@ func (c *Config) setDefaults() {
 // Dispatcher runs one worker per destination, so a slow or dead destination never
 // delays another.
 type Dispatcher struct {
-	store prefsync.Store
+	store prefsync.Outbox
 	cfg   Config
 
 	mu      sync.Mutex
@@ -93,7 +93,7 @@ type Dispatcher struct {
 var _ prefsync.Dispatcher = (*Dispatcher)(nil)
 
 // New returns a dispatcher of the store's outbox; Run starts it.
-func New(store prefsync.Store, cfg Config) *Dispatcher {
+func New(store prefsync.Outbox, cfg Config) *Dispatcher {
 	cfg.setDefaults()
 	return &Dispatcher{store: store, cfg: cfg, workers: map[string]*worker{}, reload: make(chan struct{}, 1)}
 }
@@ -162,6 +162,12 @@ func (d *Dispatcher) sync(ctx context.Context, wg *sync.WaitGroup) error {
 				w.run(wctx)
 			}()
 			continue
+		}
+		// The worker may have changed the status since the store was read.
+		if cur := w.dest.Load(); dest.StatusSince.Before(cur.StatusSince) {
+			d := *dest
+			d.Status, d.StatusReason, d.StatusSince = cur.Status, cur.StatusReason, cur.StatusSince
+			dest = &d
 		}
 		w.dest.Store(dest)
 		w.poke()

@@ -502,3 +502,21 @@ func TestDeadLetters(t *testing.T) {
 		t.Errorf("%d duplicates", dup)
 	}
 }
+
+// TestInterimAnswers: a 103 Early Hints before the real answer is not the answer, and the
+// connection is reused correctly after it.
+func TestInterimAnswers(t *testing.T) {
+	h := newHarness(t, webhook.Config{})
+	rc := newReceiver(t)
+	rc.setFail(func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		return false // then verified and answered 200 as usual
+	})
+	h.destination("crm", rc)
+	for i := range 3 {
+		h.optOut(fmt.Sprintf("p%d@example.com", i), "*")
+		waitFor(t, "delivered", func() bool { n, _ := rc.received(); return n == i+1 })
+	}
+	waitFor(t, "recorded", func() bool { return len(h.deliveries("crm", prefsync.DeliveryDelivered)) == 3 })
+}

@@ -22,7 +22,7 @@ var destinationStatuses = []string{prefsync.DestinationActive, prefsync.Destinat
 // NewMetrics registers the delivery metrics with reg. The backlog of each destination
 // (depth and the age of its oldest undelivered change) is read from the store when
 // scraped, so it is true whichever process wrote the deliveries.
-func NewMetrics(reg prometheus.Registerer, store prefsync.Store, now func() time.Time) *Metrics {
+func NewMetrics(reg prometheus.Registerer, store prefsync.Outbox, now func() time.Time) *Metrics {
 	m := &Metrics{
 		propagation: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "prefsync_delivery_propagation_seconds",
@@ -93,7 +93,7 @@ func (m *Metrics) forget(dest string) {
 // backlog collects the queue depth and the age of the oldest undelivered change per
 // destination: alert on the age, not only on failures.
 type backlog struct {
-	store prefsync.Store
+	store prefsync.Outbox
 	now   func() time.Time
 }
 

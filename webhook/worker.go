@@ -30,6 +30,7 @@ type worker struct {
 	recordDone chan struct{}
 	probeWait  time.Duration // the wait before the next probe; it doubles up to ProbeInterval
 	nextProbe  time.Time
+	expired    time.Time // when deliveries past the horizon were last looked for
 }
 
 func (w *worker) poke() {
@@ -79,7 +80,10 @@ func (w *worker) step(ctx context.Context) time.Duration {
 	now := cfg.Now()
 	if dest.Status != prefsync.DestinationActive {
 		w.recorded(true) // a probe picks by the times the last attempts set
-		w.expire(ctx, now)
+		if now.Sub(w.expired) >= time.Minute {
+			w.expire(ctx, now)
+			w.expired = now
+		}
 	}
 	switch dest.Status {
 	case prefsync.DestinationDisabled:
@@ -123,14 +127,19 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 		cfg.Logger.Error("destination URL", "destination", w.name, "err", err)
 		return cfg.PollInterval
 	}
-	// Attempts under way when the dispatcher stops are finished and recorded, so a
-	// graceful stop sends nothing twice.
+	// When the dispatcher stops, no new attempt starts, and those under way are
+	// finished (within the timeout) and recorded, so a graceful stop sends nothing twice.
+	stopping := ctx
 	ctx = context.WithoutCancel(ctx)
 	results := make([]result, len(batch))
 	sem := make(chan struct{}, cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := range batch {
 		sem <- struct{}{}
+		if stopping.Err() != nil {
+			batch = batch[:i]
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -138,10 +147,11 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 		}()
 	}
 	wg.Wait()
+	results = results[:len(batch)]
 	done := cfg.Now()
 	attempts := make([]prefsync.Attempt, len(batch))
-	var worst result
-	answered := false
+	var worst result // the last attempt that found the destination down
+	answered, sawDown, sawGone := false, false, false
 	for i, r := range results {
 		attempts[i] = w.attempt(&batch[i], r, done)
 		switch r.class() {
@@ -149,9 +159,9 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 			w.failures, answered = 0, true
 		case down:
 			w.failures++
-			worst = r
+			worst, sawDown = r, true
 		case gone:
-			worst = r
+			sawGone = true
 		}
 	}
 	// The attempts are recorded while the next batch is read and sent: the worker
@@ -166,9 +176,9 @@ func (w *worker) drain(ctx context.Context, dest *prefsync.Destination, now time
 		w.record(ctx, batch, attempts, results)
 	}(w.recordDone)
 	switch {
-	case worst.class() == gone:
+	case sawGone:
 		w.setStatus(ctx, prefsync.DestinationDisabled, "the destination answered 410 Gone", done)
-	case worst.class() == down && (!answered || w.failures >= cfg.FailureThreshold):
+	case sawDown && (!answered || w.failures >= cfg.FailureThreshold):
 		w.setStatus(ctx, prefsync.DestinationFailing, describe(worst), done)
 		w.probeWait = time.Second
 		w.nextProbe = done.Add(max(w.probeWait, worst.retryAfter))

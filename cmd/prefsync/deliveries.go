@@ -38,6 +38,9 @@ func (p *Program) deliveries(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
+	if status != "" && !prefsync.DeliveryStatus(status).Known() {
+		return fmt.Errorf("deliveries list: --status %q: want pending, delivered, dead or cancelled", status)
+	}
 	f := prefsync.DeliveryFilter{Destination: dest, Status: prefsync.DeliveryStatus(status), ID: id, Limit: limit}
 	if args[0] == "list" {
 		ds, err := store.Deliveries(ctx, f)
@@ -56,7 +59,7 @@ func (p *Program) deliveries(ctx context.Context, args []string) error {
 		return fmt.Errorf("deliveries replay: give either --id or --since")
 	}
 	if since != "" {
-		if f.Since, err = time.Parse(time.RFC3339, since); err != nil {
+		if f.Since, err = time.Parse(time.RFC3339Nano, since); err != nil {
 			return fmt.Errorf("deliveries replay: --since: want an RFC 3339 time such as 2026-11-01T00:00:00Z")
 		}
 	}

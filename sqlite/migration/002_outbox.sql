@@ -43,6 +43,8 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (destination, next_at) WHERE status = 'pending';
 CREATE INDEX deliveries_pending ON deliveries (destination, id) WHERE status = 'pending';
 CREATE INDEX deliveries_by_seq ON deliveries (seq);
+-- Dead letters, to list and replay them without reading the rest.
+CREATE INDEX deliveries_dead ON deliveries (destination, id) WHERE status = 'dead';
 
 -- store_id makes webhook ids unique across stores, not only within one.
 INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(6))));
