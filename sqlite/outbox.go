@@ -262,13 +262,16 @@ const (
 // DueDeliveries implements prefsync.Store. When more are due than the limit (a backlog),
 // a quarter of the batch is the newest due and the rest the oldest.
 func (db *DB) DueDeliveries(ctx context.Context, destination string, now time.Time, limit int) ([]prefsync.Delivery, error) {
-	out, err := db.due(ctx, qDueOldest, destination, now, limit)
-	if err != nil || len(out) < limit {
-		return out, err
-	}
-	newest, err := db.due(ctx, qDueNewest, destination, now, max(limit/4, 1))
+	out, err := db.withPayloads(ctx, qDueOldest, destination, ms(now), limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("due deliveries to %s: %w", destination, err)
+	}
+	if len(out) < limit {
+		return out, nil
+	}
+	newest, err := db.withPayloads(ctx, qDueNewest, destination, ms(now), max(limit/4, 1))
+	if err != nil {
+		return nil, fmt.Errorf("due deliveries to %s: %w", destination, err)
 	}
 	out = out[:limit-len(newest)]
 	for _, d := range newest {
@@ -279,10 +282,18 @@ func (db *DB) DueDeliveries(ctx context.Context, destination string, now time.Ti
 	return out, nil
 }
 
-func (db *DB) due(ctx context.Context, query, destination string, now time.Time, limit int) ([]prefsync.Delivery, error) {
-	rows, err := db.readStmts[query].QueryContext(ctx, destination, ms(now), limit)
+// withPayloads runs a query for deliveries and their payloads (deliveryColumns and
+// c.payload), prepared ahead when it is one of readStmts.
+func (db *DB) withPayloads(ctx context.Context, query string, args ...any) ([]prefsync.Delivery, error) {
+	var rows *sql.Rows
+	var err error
+	if st, ok := db.readStmts[query]; ok {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = db.read.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("due deliveries to %s: %w", destination, err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []prefsync.Delivery
@@ -300,26 +311,15 @@ func (db *DB) due(ctx context.Context, query, destination string, now time.Time,
 
 // ProbeDelivery implements prefsync.Store.
 func (db *DB) ProbeDelivery(ctx context.Context, destination string) (*prefsync.Delivery, error) {
-	rows, err := db.read.QueryContext(ctx, `
-		SELECT `+deliveryColumns+`, c.payload FROM deliveries d JOIN changes c ON c.seq = d.seq
+	ds, err := db.withPayloads(ctx, `SELECT `+deliveryColumns+`, c.payload FROM deliveries d JOIN changes c ON c.seq = d.seq
 		WHERE d.destination = ? AND d.status = 'pending' ORDER BY d.next_at LIMIT 1`, destination)
 	if err != nil {
 		return nil, fmt.Errorf("probe delivery to %s: %w", destination, err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	if len(ds) == 0 {
 		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no pending delivery to %s", destination)
 	}
-	var payload string
-	d, err := db.scanDelivery(rows, &payload)
-	if err != nil {
-		return nil, err
-	}
-	d.Payload = []byte(payload)
-	return &d, nil
+	return &ds[0], nil
 }
 
 // RecordAttempts implements prefsync.Store.
