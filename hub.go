@@ -19,6 +19,8 @@ type Hub struct {
 	Random io.Reader
 	// Dispatcher, when set, is told of new deliveries and changed destinations.
 	Dispatcher Dispatcher
+	// Links signs and verifies links; Load sets it from the store's keys.
+	Links *LinkSigner
 }
 
 // MaxBatch is the most events one call may carry.
@@ -51,6 +53,11 @@ func (h *Hub) Load(ctx context.Context) error {
 	for _, s := range sups {
 		h.Index.Suppress(s)
 	}
+	keys, err := h.Store.LinkKeys(ctx, NewLinkKey(1, h.random()))
+	if err != nil {
+		return fmt.Errorf("load link keys: %w", err)
+	}
+	h.Links = &LinkSigner{Keys: keys}
 	return nil
 }
 

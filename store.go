@@ -44,6 +44,10 @@ type Store interface {
 
 	Outbox
 
+	// LinkKeys returns the keys that sign links, newest first. A store that has none
+	// stores first and returns it, so every hub on the store signs alike.
+	LinkKeys(ctx context.Context, first LinkKey) ([]LinkKey, error)
+
 	// VerifyAudit recomputes the audit chain from the first entry.
 	VerifyAudit(ctx context.Context) (AuditReport, error)
 	// Close releases the store.

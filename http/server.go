@@ -27,6 +27,8 @@ type Server struct {
 	// KeyCacheTTL is how long a looked-up API key is trusted before it is read again,
 	// so a revoked key stops working within it.
 	KeyCacheTTL time.Duration
+	// UnsubscribeURL turns an unsubscribe token into the public URL that serves it.
+	UnsubscribeURL func(token string) string
 
 	mux     *http.ServeMux
 	routes  []Route
@@ -51,7 +53,8 @@ type Route struct {
 // NewServer returns a server with its routes registered.
 func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server {
 	s := &Server{Hub: hub, Logger: logger, Metrics: metrics, MaxBodyBytes: 8 << 20,
-		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}, queries: hub.Dict.Queries()}
+		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}, queries: hub.Dict.Queries(),
+		UnsubscribeURL: func(token string) string { return "/u/" + token }}
 	s.handle("GET", "/healthz", "", s.handleHealth)
 	s.handle("GET", "/metrics", "", metrics.handler().ServeHTTP)
 	s.handle("GET", "/v1/openapi.json", "", s.handleOpenAPI)
@@ -63,6 +66,7 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("GET", "/v1/contacts/{id}", prefsync.ScopeContactsRead, s.handleGetContact)
 	s.handle("GET", "/v1/contacts/{id}/history", prefsync.ScopeContactsRead, s.handleHistory)
 	s.handle("POST", "/v1/contacts/{id}/merge", prefsync.ScopeContactsWrite, s.handleMerge)
+	s.handle("GET", "/v1/contacts/{id}/list-unsubscribe", prefsync.ScopeContactsRead, s.handleListUnsubscribe)
 	s.handle("POST", "/v1/suppressions", prefsync.ScopeEventsWrite, s.handleAddSuppression)
 	s.handle("GET", "/v1/suppressions", prefsync.ScopeContactsRead, s.handleSuppressions)
 	s.handle("POST", "/v1/keys", prefsync.ScopeAdmin, s.handleCreateKey)

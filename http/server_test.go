@@ -48,7 +48,11 @@ func newHarness(t *testing.T) *harness {
 	}
 	hub := &prefsync.Hub{Store: db, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now,
 		Random: rand.NewChaCha8([32]byte{})}
+	if err := hub.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	srv := prefhttp.NewServer(hub, slog.New(slog.NewTextHandler(io.Discard, nil)), prefhttp.NewMetrics(hub.Index.Len))
+	srv.UnsubscribeURL = func(token string) string { return "https://prefs.example.com/u/" + token }
 	srv.MaxBodyBytes = 64 << 10
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)

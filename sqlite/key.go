@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -134,4 +135,30 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// LinkKeys implements prefsync.Store. The keys are kept in meta as JSON.
+func (db *DB) LinkKeys(ctx context.Context, first prefsync.LinkKey) ([]prefsync.LinkKey, error) {
+	var keys []prefsync.LinkKey
+	err := db.do(ctx, func(t *tx) error {
+		keys = nil
+		var data string
+		err := t.QueryRowContext(t.ctx, `SELECT value FROM meta WHERE key = 'link_keys'`).Scan(&data)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			keys = []prefsync.LinkKey{first}
+			b, _ := json.Marshal(keys)
+			if _, err := t.Exec(`INSERT INTO meta (key, value) VALUES ('link_keys', ?)`, string(b)); err != nil {
+				return fmt.Errorf("store link keys: %w", err)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("read link keys: %w", err)
+		}
+		if err := json.Unmarshal([]byte(data), &keys); err != nil || len(keys) == 0 {
+			return fmt.Errorf("read link keys: stored keys do not parse")
+		}
+		return nil
+	})
+	return keys, err
 }

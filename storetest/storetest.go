@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("OutboxAtomic", func(t *testing.T) { testOutboxAtomic(t, open) })
 	t.Run("MergeFansOut", func(t *testing.T) { testMergeFansOut(t, open) })
+	t.Run("LinkKeys", func(t *testing.T) { testLinkKeys(t, open) })
 }
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -513,5 +514,20 @@ func testKeys(t *testing.T, open Opener) {
 	}
 	if err := s.RevokeAPIKey(ctx, k.ID, t0); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
 		t.Errorf("revoke twice: %v", err)
+	}
+}
+
+func testLinkKeys(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	first := prefsync.LinkKey{ID: 1, Secret: []byte("0123456789abcdef0123456789abcdef")}
+	keys, err := s.LinkKeys(ctx, first)
+	if err != nil || len(keys) != 1 || string(keys[0].Secret) != string(first.Secret) {
+		t.Fatalf("first LinkKeys = %+v, %v", keys, err)
+	}
+	// Later calls (another start, another process) get the stored key, not theirs.
+	keys, err = s.LinkKeys(ctx, prefsync.LinkKey{ID: 1, Secret: []byte("another secret, another secret!!")})
+	if err != nil || len(keys) != 1 || string(keys[0].Secret) != string(first.Secret) {
+		t.Errorf("second LinkKeys = %+v, %v", keys, err)
 	}
 }

@@ -177,3 +177,34 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestOneClickEndToEnd: the served List-Unsubscribe URL, POSTed as a mail client does,
+// opts the contact out.
+func TestOneClickEndToEnd(t *testing.T) {
+	const admin = "e2e-admin-key-0123456789"
+	env := map[string]string{"PREFSYNC_BOOTSTRAP_ADMIN_KEY": admin, "PREFSYNC_DATABASE": filepath.Join(t.TempDir(), "u.db"),
+		"PREFSYNC_PUBLIC_URL": "https://prefs.example.com"}
+	srv := start(t, env)
+	defer srv.stop()
+	_, c := call(t, "POST", srv.url+"/v1/contacts", admin, `{"email":"ana@example.com","jurisdiction":"US"}`)
+	id := c["id"].(string)
+	_, lu := call(t, "GET", srv.url+"/v1/contacts/"+id+"/list-unsubscribe?topic=promotions", admin, "")
+	path, ok := strings.CutPrefix(lu["List-Unsubscribe"].(string), "<https://prefs.example.com")
+	if !ok {
+		t.Fatalf("List-Unsubscribe = %v", lu)
+	}
+	req, _ := http.NewRequest("POST", srv.url+strings.TrimSuffix(path, ">"), strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("one-click POST = %d", res.StatusCode)
+	}
+	_, chk := call(t, "POST", srv.url+"/v1/check", admin, `{"channel":"email","topic":"promotions","recipients":[{"email":"ana@example.com"}]}`)
+	if r := chk["results"].([]any)[0].(map[string]any); r["allowed"] != false || r["reason"] != "opted_out:(email,promotions)" {
+		t.Errorf("check after one-click: %v", r)
+	}
+}

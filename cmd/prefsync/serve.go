@@ -11,6 +11,7 @@ import (
 
 	"prefsync"
 	prefhttp "prefsync/http"
+	"prefsync/web"
 	"prefsync/webhook"
 )
 
@@ -55,11 +56,16 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 
 	api := prefhttp.NewServer(hub, logger, metrics)
 	api.MaxBodyBytes = cfg.MaxBodyBytes
+	api.UnsubscribeURL = func(token string) string { return web.UnsubscribeURL(cfg.PublicURL, token) }
+	// The contact's pages (reached by signed links) beside the JSON API.
+	root := http.NewServeMux()
+	root.Handle("/u/", web.New(hub, logger))
+	root.Handle("/", api)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	logger.Info("prefsync listening", "addr", ln.Addr().String(), "database", cfg.Database, "public_url", cfg.PublicURL)
 	if p.Listening != nil {

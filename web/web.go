@@ -1,0 +1,194 @@
+// Package web serves the pages a contact sees, reached by signed links without a login:
+// the confirmation and result of a one-click unsubscribe.
+package web
+
+import (
+	"embed"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"prefsync"
+)
+
+//go:embed template/*.html
+var templates embed.FS
+
+var pages = template.Must(template.ParseFS(templates, "template/*.html"))
+
+// Pages serves the contact-facing pages of a hub.
+type Pages struct {
+	Hub    *prefsync.Hub
+	Logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns the pages with their routes registered.
+func New(hub *prefsync.Hub, logger *slog.Logger) *Pages {
+	p := &Pages{Hub: hub, Logger: logger, mux: http.NewServeMux()}
+	p.mux.HandleFunc("GET /u/{token}", p.handleUnsubscribePage)
+	p.mux.HandleFunc("POST /u/{token}", p.handleUnsubscribe)
+	return p
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The token in the URL must not leak to other sites, caches or search engines.
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Robots-Tag", "noindex")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	p.mux.ServeHTTP(w, r)
+}
+
+// UnsubscribeURL is the URL of an unsubscribe token under the hub's public URL.
+func UnsubscribeURL(publicURL, token string) string {
+	return strings.TrimRight(publicURL, "/") + "/u/" + token
+}
+
+// view is what the page template shows.
+type view struct {
+	Kind    string // confirm, done or error
+	Title   string
+	What    string
+	Address string
+	At      string
+	Message string
+}
+
+func (p *Pages) render(w http.ResponseWriter, status int, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, "page", v); err != nil {
+		p.Logger.Error("render page", "err", err)
+	}
+}
+
+func (p *Pages) fail(w http.ResponseWriter, err error) {
+	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again later."
+	switch prefsync.ErrorCode(err) {
+	case prefsync.ENOTFOUND:
+		status, msg = http.StatusNotFound, "This link is not valid. It may be incomplete or altered; nothing was changed."
+	case prefsync.EINVALID, prefsync.ETOOLARGE:
+		status, msg = http.StatusBadRequest, prefsync.ErrorMessage(err)
+	case prefsync.EUNAVAILABLE:
+		status = http.StatusServiceUnavailable
+	}
+	if status >= 500 {
+		p.Logger.Error("page", "err", err)
+	}
+	p.render(w, status, view{Kind: "error", Title: "Unsubscribe", Message: msg})
+}
+
+// handleUnsubscribePage shows what the link would do. It never changes anything: mail
+// scanners and link previews fetch links nobody clicked.
+func (p *Pages) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
+	l, c, err := p.Hub.UnsubscribeLink(r.Context(), r.PathValue("token"))
+	if err != nil {
+		p.fail(w, err)
+		return
+	}
+	p.render(w, http.StatusOK, view{Kind: "confirm", Title: "Unsubscribe", What: p.describe(l.Scope), Address: maskedAddress(c, l.Scope)})
+}
+
+// handleUnsubscribe is RFC 8058's one-click unsubscribe: a POST whose form body holds
+// List-Unsubscribe=One-Click, sent by a mail client, or by the confirmation page's
+// button. It answers 200 with a page, never a redirect.
+func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	var err error
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		err = r.ParseMultipartForm(64 << 10)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
+		p.fail(w, prefsync.FieldErrorf("List-Unsubscribe", "This is not a one-click unsubscribe request (RFC 8058): the form must hold List-Unsubscribe=One-Click. Nothing was changed."))
+		return
+	}
+	touchpoint := prefsync.OneClick
+	if r.PostForm.Get("via") == "page" {
+		touchpoint = prefsync.EmailLink
+	}
+	ev := prefsync.Evidence{IP: clientIP(r), UserAgent: r.UserAgent()}
+	token := r.PathValue("token")
+	if _, err := p.Hub.Unsubscribe(r.Context(), token, ev, touchpoint); err != nil {
+		p.fail(w, err)
+		return
+	}
+	l, c, err := p.Hub.UnsubscribeLink(r.Context(), token)
+	if err != nil {
+		p.fail(w, err)
+		return
+	}
+	at := p.Hub.Now().UTC()
+	if s := c.State.Find(l.Scope); s != nil {
+		at = s.OccurredAt
+	}
+	p.render(w, http.StatusOK, view{Kind: "done", Title: "You are unsubscribed", What: p.describe(l.Scope),
+		Address: maskedAddress(c, l.Scope), At: at.Format(time.RFC1123)})
+}
+
+// describe names a scope for people: "the newsletter by email", "all email".
+func (p *Pages) describe(s prefsync.Scope) string {
+	channel := s.Channel
+	for _, c := range p.Hub.Dict.Channels {
+		if c.Name == s.Channel && c.Descriptions["en"] != "" {
+			channel = c.Descriptions["en"]
+		}
+	}
+	if s.Topic == prefsync.Any {
+		if s.Channel == prefsync.Any {
+			return "any messages"
+		}
+		return "any messages by " + strings.ToLower(channel)
+	}
+	topic := s.Topic
+	for _, t := range p.Hub.Dict.Topics {
+		if t.Name == s.Topic && t.Descriptions["en"] != "" {
+			topic = t.Descriptions["en"]
+		}
+	}
+	if s.Channel == prefsync.Any {
+		return topic
+	}
+	return topic + " by " + strings.ToLower(channel)
+}
+
+// maskedAddress shows enough of the contact's address for its owner to recognise it,
+// and not all of it to whoever holds a forwarded link: "a•••@example.com".
+func maskedAddress(c *prefsync.Contact, s prefsync.Scope) string {
+	addr := ""
+	switch {
+	case len(c.Emails) > 0 && (s.Channel == "email" || s.Channel == prefsync.Any || len(c.Phones) == 0):
+		addr = c.Emails[0]
+		if local, domain, ok := strings.Cut(addr, "@"); ok && len(local) > 0 {
+			_, first := utf8.DecodeRuneInString(local)
+			return local[:first] + "•••@" + domain
+		}
+	case len(c.Phones) > 0:
+		addr = c.Phones[0]
+		if len(addr) > 4 {
+			return "•••" + addr[len(addr)-4:]
+		}
+	}
+	if addr == "" {
+		return "your address"
+	}
+	return addr
+}
+
+// clientIP is the address the request came from, for the evidence. Behind a proxy this
+// is the proxy's; trusted forwarding headers are not read yet.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,193 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"prefsync"
+	"prefsync/identifier"
+	"prefsync/sqlite"
+	"prefsync/web"
+)
+
+type harness struct {
+	t   *testing.T
+	hub *prefsync.Hub
+	ts  *httptest.Server
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	now := func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) }
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db"), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	dict := prefsync.DefaultDictionary()
+	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now}
+	if err := hub.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(web.New(hub, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(ts.Close)
+	return &harness{t: t, hub: hub, ts: ts}
+}
+
+// contact creates a contact by an opt-in to the newsletter and returns its id.
+func (h *harness) contact(email string) string {
+	h.t.Helper()
+	res, err := h.hub.Ingest(context.Background(), []prefsync.EventInput{{Subject: prefsync.Subject{Email: email},
+		Channel: "email", Topic: "newsletter", State: prefsync.OptedIn, Evidence: prefsync.Evidence{Method: prefsync.Explicit},
+		Source: prefsync.Source{System: "web", Touchpoint: prefsync.API}}}, "web")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res[0].ContactID
+}
+
+func (h *harness) history(id string) []prefsync.AuditEntry {
+	h.t.Helper()
+	es, err := h.hub.Store.History(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return es
+}
+
+// send makes a request without following redirects: one-click must not redirect.
+func (h *harness) send(req *http.Request) (int, string, http.Header) {
+	h.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body), res.Header
+}
+
+func (h *harness) postForm(path string, form url.Values) (int, string) {
+	req, _ := http.NewRequest("POST", h.ts.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "Mozilla/5.0 (mail client)")
+	code, body, _ := h.send(req)
+	return code, body
+}
+
+func TestOneClickUnsubscribe(t *testing.T) {
+	h := newHarness(t)
+	id := h.contact("ana@example.com")
+	news := prefsync.Scope{Channel: "email", Topic: "newsletter"}
+	token, err := h.hub.UnsubscribeToken(context.Background(), id, news)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/u/" + token
+
+	t.Run("GetChangesNothing", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", h.ts.URL+path, nil)
+		code, body, hdr := h.send(req)
+		if code != 200 || !strings.Contains(body, "a•••@example.com") || !strings.Contains(body, `method="post"`) {
+			t.Errorf("GET = %d %s", code, body)
+		}
+		if hdr.Get("Referrer-Policy") != "no-referrer" || hdr.Get("Cache-Control") != "no-store" {
+			t.Errorf("headers = %v", hdr)
+		}
+		if n := len(h.history(id)); n != 1 {
+			t.Errorf("history after GET has %d entries, want 1", n)
+		}
+	})
+	t.Run("Post", func(t *testing.T) {
+		code, body := h.postForm(path, url.Values{"List-Unsubscribe": {"One-Click"}})
+		if code != 200 || !strings.Contains(body, "no longer receive") {
+			t.Fatalf("POST = %d %s", code, body)
+		}
+		hist := h.history(id)
+		last := hist[len(hist)-1]
+		if len(hist) != 2 || last.State != prefsync.OptedOut || last.Topic != "newsletter" ||
+			last.Source.Touchpoint != prefsync.OneClick || last.Evidence.Method != prefsync.Explicit ||
+			last.Evidence.IP != "127.0.0.1" || last.Evidence.UserAgent != "Mozilla/5.0 (mail client)" {
+			t.Errorf("recorded %+v", last)
+		}
+		q, _ := h.hub.Dict.Query("email", "newsletter")
+		d, _ := h.hub.Check(&q, &prefsync.Subject{Email: "ana@example.com"}, h.hub.Now().Unix())
+		if d.Allowed {
+			t.Errorf("newsletter still allowed after one-click: %+v", d)
+		}
+	})
+	t.Run("Idempotent", func(t *testing.T) {
+		code, _ := h.postForm(path, url.Values{"List-Unsubscribe": {"One-Click"}})
+		if code != 200 || len(h.history(id)) != 2 {
+			t.Errorf("second POST = %d, history %d entries", code, len(h.history(id)))
+		}
+	})
+	t.Run("Multipart", func(t *testing.T) {
+		other := h.contact("bo@example.com")
+		tok, _ := h.hub.UnsubscribeToken(context.Background(), other, prefsync.Scope{Channel: "email", Topic: "*"})
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("List-Unsubscribe", "One-Click")
+		mw.Close()
+		req, _ := http.NewRequest("POST", h.ts.URL+"/u/"+tok, &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		if code, body, _ := h.send(req); code != 200 {
+			t.Fatalf("multipart POST = %d %s", code, body)
+		}
+		if hist := h.history(other); len(hist) != 2 || hist[1].Topic != "*" {
+			t.Errorf("history = %+v", hist)
+		}
+	})
+	t.Run("ConfirmationButton", func(t *testing.T) {
+		other := h.contact("cy@example.com")
+		tok, _ := h.hub.UnsubscribeToken(context.Background(), other, news)
+		if code, _ := h.postForm("/u/"+tok, url.Values{"List-Unsubscribe": {"One-Click"}, "via": {"page"}}); code != 200 {
+			t.Fatal(code)
+		}
+		if hist := h.history(other); len(hist) != 2 || hist[1].Source.Touchpoint != prefsync.EmailLink {
+			t.Errorf("history = %+v", hist)
+		}
+	})
+}
+
+func TestBadUnsubscribeRequests(t *testing.T) {
+	h := newHarness(t)
+	id := h.contact("ana@example.com")
+	token, _ := h.hub.UnsubscribeToken(context.Background(), id, prefsync.Scope{Channel: "email", Topic: "newsletter"})
+	tampered := []byte(token)
+	tampered[len(tampered)/2] ^= 1 // a letter of the base64 changes case or value
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		want       int
+	}{
+		{"Tampered", "/u/" + string(tampered), url.Values{"List-Unsubscribe": {"One-Click"}}, 404},
+		{"Garbage", "/u/not-a-token", url.Values{"List-Unsubscribe": {"One-Click"}}, 404},
+		{"NoOneClick", "/u/" + token, url.Values{"List-Unsubscribe": {"Yes"}}, 400},
+		{"EmptyBody", "/u/" + token, url.Values{}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _ := h.postForm(tc.path, tc.form); code != tc.want {
+				t.Errorf("POST = %d, want %d", code, tc.want)
+			}
+			if n := len(h.history(id)); n != 1 {
+				t.Errorf("history has %d entries after a refused request", n)
+			}
+		})
+	}
+	req, _ := http.NewRequest("GET", h.ts.URL+"/u/"+string(tampered), nil)
+	if code, body, _ := h.send(req); code != 404 || !strings.Contains(body, "not valid") {
+		t.Errorf("GET of a tampered link = %d %s", code, body)
+	}
+}
