@@ -44,6 +44,13 @@ type Store interface {
 
 	Outbox
 
+	// CreateInbound stores a new source; ECONFLICT if the name is taken.
+	CreateInbound(ctx context.Context, in *Inbound) error
+	// Inbounds lists sources by name, with their secrets.
+	Inbounds(ctx context.Context) ([]*Inbound, error)
+	// DeleteInbound removes a source.
+	DeleteInbound(ctx context.Context, name string) error
+
 	// LinkKeys returns the keys that sign links, newest first. A store that has none
 	// stores first and returns it, so every hub on the store signs alike.
 	LinkKeys(ctx context.Context, first LinkKey) ([]LinkKey, error)

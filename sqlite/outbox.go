@@ -380,7 +380,7 @@ func (db *DB) update(ctx context.Context, query string, args ...any) (int, error
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("update deliveries: %w", err)
+		return 0, fmt.Errorf("write: %w", err)
 	}
 	return int(n), nil
 }

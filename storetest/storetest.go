@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("OutboxAtomic", func(t *testing.T) { testOutboxAtomic(t, open) })
 	t.Run("MergeFansOut", func(t *testing.T) { testMergeFansOut(t, open) })
 	t.Run("LinkKeys", func(t *testing.T) { testLinkKeys(t, open) })
+	t.Run("Inbounds", func(t *testing.T) { testInbounds(t, open) })
 }
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -529,5 +530,27 @@ func testLinkKeys(t *testing.T, open Opener) {
 	keys, err = s.LinkKeys(ctx, prefsync.LinkKey{ID: 1, Secret: []byte("another secret, another secret!!")})
 	if err != nil || len(keys) != 1 || string(keys[0].Secret) != string(first.Secret) {
 		t.Errorf("second LinkKeys = %+v, %v", keys, err)
+	}
+}
+
+func testInbounds(t *testing.T, open Opener) {
+	s := open(t, fixed)
+	ctx := context.Background()
+	in := &prefsync.Inbound{Name: "sms", Kind: "twilio", Config: []byte(`{"auth_token":"x"}`), Secret: "s3cret", CreatedAt: t0}
+	if err := s.CreateInbound(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateInbound(ctx, in); prefsync.ErrorCode(err) != prefsync.ECONFLICT {
+		t.Errorf("second create: %v", err)
+	}
+	got, err := s.Inbounds(ctx)
+	if err != nil || len(got) != 1 || got[0].Secret != "s3cret" || string(got[0].Config) != `{"auth_token":"x"}` || !got[0].CreatedAt.Equal(t0) {
+		t.Fatalf("Inbounds = %+v, %v", got, err)
+	}
+	if err := s.DeleteInbound(ctx, "sms"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteInbound(ctx, "sms"); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("second delete: %v", err)
 	}
 }
