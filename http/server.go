@@ -29,6 +29,10 @@ type Server struct {
 	KeyCacheTTL time.Duration
 	// UnsubscribeURL turns an unsubscribe token into the public URL that serves it.
 	UnsubscribeURL func(token string) string
+	// SourceKinds checks the kind and config of sources; InboundURL is the URL a
+	// source's provider is to call.
+	SourceKinds SourceKinds
+	InboundURL  func(*prefsync.Inbound) string
 
 	mux     *http.ServeMux
 	routes  []Route
@@ -54,7 +58,8 @@ type Route struct {
 func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server {
 	s := &Server{Hub: hub, Logger: logger, Metrics: metrics, MaxBodyBytes: 8 << 20,
 		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}, queries: hub.Dict.Queries(),
-		UnsubscribeURL: func(token string) string { return "/u/" + token }}
+		UnsubscribeURL: func(token string) string { return "/u/" + token },
+		InboundURL:     func(in *prefsync.Inbound) string { return "/in/" + in.Name + "/" + in.Secret }}
 	s.handle("GET", "/healthz", "", s.handleHealth)
 	s.handle("GET", "/metrics", "", metrics.handler().ServeHTTP)
 	s.handle("GET", "/v1/openapi.json", "", s.handleOpenAPI)
@@ -69,6 +74,10 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("GET", "/v1/contacts/{id}/list-unsubscribe", prefsync.ScopeContactsRead, s.handleListUnsubscribe)
 	s.handle("POST", "/v1/suppressions", prefsync.ScopeEventsWrite, s.handleAddSuppression)
 	s.handle("GET", "/v1/suppressions", prefsync.ScopeContactsRead, s.handleSuppressions)
+	s.handle("POST", "/v1/sources", prefsync.ScopeAdmin, s.handleCreateSource)
+	s.handle("GET", "/v1/sources", prefsync.ScopeAdmin, s.handleSources)
+	s.handle("GET", "/v1/sources/{name}", prefsync.ScopeAdmin, s.handleGetSource)
+	s.handle("DELETE", "/v1/sources/{name}", prefsync.ScopeAdmin, s.handleDeleteSource)
 	s.handle("POST", "/v1/keys", prefsync.ScopeAdmin, s.handleCreateKey)
 	s.handle("GET", "/v1/keys", prefsync.ScopeAdmin, s.handleKeys)
 	s.handle("DELETE", "/v1/keys/{id}", prefsync.ScopeAdmin, s.handleRevokeKey)

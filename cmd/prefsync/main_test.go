@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"prefsync/inbound/twilio"
 )
 
 type running struct {
@@ -206,5 +209,40 @@ func TestOneClickEndToEnd(t *testing.T) {
 	_, chk := call(t, "POST", srv.url+"/v1/check", admin, `{"channel":"email","topic":"promotions","recipients":[{"email":"ana@example.com"}]}`)
 	if r := chk["results"].([]any)[0].(map[string]any); r["allowed"] != false || r["reason"] != "opted_out:(email,promotions)" {
 		t.Errorf("check after one-click: %v", r)
+	}
+}
+
+// TestSMSStopEndToEnd: a Twilio source registered over the API takes a signed STOP at
+// its inbound_url, and the number is opted out of SMS.
+func TestSMSStopEndToEnd(t *testing.T) {
+	const admin = "e2e-admin-key-0123456789"
+	env := map[string]string{"PREFSYNC_BOOTSTRAP_ADMIN_KEY": admin, "PREFSYNC_DATABASE": filepath.Join(t.TempDir(), "s.db"),
+		"PREFSYNC_PUBLIC_URL": "https://prefs.example.com"}
+	srv := start(t, env)
+	defer srv.stop()
+	code, src := call(t, "POST", srv.url+"/v1/sources", admin, `{"name":"sms","kind":"twilio","config":{"auth_token":"tok"}}`)
+	if code != 201 {
+		t.Fatalf("create source: %d %v", code, src)
+	}
+	public := src["inbound_url"].(string)
+	form := url.Values{"MessageSid": {"SM1"}, "From": {"+14155550100"}, "To": {"+15005550006"}, "Body": {"STOP"}}
+	req, _ := http.NewRequest("POST", srv.url+strings.TrimPrefix(public, "https://prefs.example.com"), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twilio.Signature([]byte("tok"), public, form))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/xml" {
+		t.Fatalf("STOP: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	_, chk := call(t, "POST", srv.url+"/v1/check", admin, `{"channel":"sms","topic":"account","recipients":[{"phone":"+14155550100"}]}`)
+	_, chk2 := call(t, "POST", srv.url+"/v1/check", admin, `{"channel":"sms","topic":"promotions","recipients":[{"phone":"+14155550100"}]}`)
+	if r := chk2["results"].([]any)[0].(map[string]any); r["reason"] != "opted_out:(sms,*)" {
+		t.Errorf("promotions by SMS after STOP: %v", r)
+	}
+	if r := chk["results"].([]any)[0].(map[string]any); r["allowed"] != true {
+		t.Errorf("transactional SMS after STOP: %v", r)
 	}
 }

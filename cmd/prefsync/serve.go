@@ -11,6 +11,8 @@ import (
 
 	"prefsync"
 	prefhttp "prefsync/http"
+	"prefsync/inbound"
+	"prefsync/inbound/twilio"
 	"prefsync/web"
 	"prefsync/webhook"
 )
@@ -57,9 +59,14 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	api := prefhttp.NewServer(hub, logger, metrics)
 	api.MaxBodyBytes = cfg.MaxBodyBytes
 	api.UnsubscribeURL = func(token string) string { return web.UnsubscribeURL(cfg.PublicURL, token) }
-	// The contact's pages (reached by signed links) beside the JSON API.
+	adapters := inbound.Adapters{"twilio": twilio.Adapter{Dict: dict}}
+	api.SourceKinds = adapters
+	api.InboundURL = func(in *prefsync.Inbound) string { return inbound.URL(cfg.PublicURL, in) }
+	// Beside the JSON API: the contact's pages (reached by signed links) and the URLs
+	// providers call back.
 	root := http.NewServeMux()
 	root.Handle("/u/", web.New(hub, logger))
+	root.Handle("/in/", inbound.NewHandler(hub, adapters, cfg.PublicURL, logger))
 	root.Handle("/", api)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
