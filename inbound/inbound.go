@@ -317,3 +317,15 @@ func DecodeConfig(raw json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// MarketingTopics are the dictionary's marketing topics sent on channel: what a spam
+// complaint stops.
+func MarketingTopics(dict *prefsync.Dictionary, channel string) []string {
+	var out []string
+	for _, t := range dict.Topics {
+		if t.Kind == prefsync.Marketing && dict.ValidateScope(prefsync.Scope{Channel: channel, Topic: t.Name}) == nil {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}

@@ -78,11 +78,7 @@ func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 		}
 		rc.groups[n] = topic
 	}
-	for _, t := range a.Dict.Topics {
-		if t.Kind == prefsync.Marketing && a.Dict.ValidateScope(prefsync.Scope{Channel: "email", Topic: t.Name}) == nil {
-			rc.marketing = append(rc.marketing, t.Name)
-		}
-	}
+	rc.marketing = inbound.MarketingTopics(a.Dict, "email")
 	return rc, nil
 }
 
