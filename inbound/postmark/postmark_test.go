@@ -59,7 +59,7 @@ func TestRecords(t *testing.T) {
 	}
 	for _, tc := range []struct{ email, topic, want string }{
 		{"ana@example.com", "newsletter", "opted_out:(email,newsletter)"}, // broadcast is mapped; staff reactivation ignored
-		{"bo@example.com", "product_updates", "opted_out:(email,*)"},     // outbound is not mapped
+		{"bo@example.com", "product_updates", "opted_out:(email,*)"},      // outbound is not mapped
 		{"cy@example.com", "account", "suppressed:hard_bounce"},
 		{"di@example.com", "account", "transactional"},
 		{"ed@example.com", "account", "suppressed:spam_complaint"},
