@@ -15,6 +15,7 @@ import (
 	"prefsync/inbound/mailchimp"
 	"prefsync/inbound/postmark"
 	"prefsync/inbound/sendgrid"
+	"prefsync/inbound/ses"
 	"prefsync/inbound/twilio"
 	"prefsync/web"
 	"prefsync/webhook"
@@ -63,7 +64,7 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	api.MaxBodyBytes = cfg.MaxBodyBytes
 	api.UnsubscribeURL = func(token string) string { return web.UnsubscribeURL(cfg.PublicURL, token) }
 	adapters := inbound.Adapters{"twilio": twilio.Adapter{Dict: dict}, "sendgrid": sendgrid.Adapter{Dict: dict},
-		"postmark": postmark.Adapter{Dict: dict}, "mailchimp": mailchimp.Adapter{Dict: dict}}
+		"postmark": postmark.Adapter{Dict: dict}, "mailchimp": mailchimp.Adapter{Dict: dict}, "ses": ses.Adapter{Dict: dict}}
 	api.SourceKinds = adapters
 	api.InboundURL = func(in *prefsync.Inbound) string { return inbound.URL(cfg.PublicURL, in) }
 	// Beside the JSON API: the contact's pages (reached by signed links) and the URLs
