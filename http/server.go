@@ -27,8 +27,10 @@ type Server struct {
 	// KeyCacheTTL is how long a looked-up API key is trusted before it is read again,
 	// so a revoked key stops working within it.
 	KeyCacheTTL time.Duration
-	// UnsubscribeURL turns an unsubscribe token into the public URL that serves it.
-	UnsubscribeURL func(token string) string
+	// UnsubscribeURL turns an unsubscribe token into the public URL that serves it;
+	// UnsubscribeMailto, when set, into a mailto: URI that works too.
+	UnsubscribeURL    func(token string) string
+	UnsubscribeMailto func(token string) string
 	// SourceKinds checks the kind and config of sources; InboundURL is the URL a
 	// source's provider is to call.
 	SourceKinds SourceKinds

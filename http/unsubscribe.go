@@ -23,8 +23,13 @@ func (s *Server) handleListUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	// The https URI first: mail clients that do one-click take the first they can use.
+	lu := "<" + s.UnsubscribeURL(token) + ">"
+	if s.UnsubscribeMailto != nil {
+		lu += ", <" + s.UnsubscribeMailto(token) + ">"
+	}
 	writeJSON(w, http.StatusOK, map[string]string{
-		"List-Unsubscribe":      "<" + s.UnsubscribeURL(token) + ">",
+		"List-Unsubscribe":      lu,
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 	})
 }

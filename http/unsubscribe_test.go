@@ -55,3 +55,18 @@ func TestListUnsubscribe(t *testing.T) {
 		t.Errorf("with a check-only key: %d", code)
 	}
 }
+
+func TestListUnsubscribeMailto(t *testing.T) {
+	h := newHarness(t)
+	h.srv.UnsubscribeMailto = func(token string) string { return "mailto:unsubscribe@unsub.example.com?subject=unsubscribe%20" + token }
+	var c map[string]any
+	h.do("POST", "/v1/contacts", adminKey, `{"email":"ana@example.com"}`, &c)
+	var out map[string]string
+	if code := h.do("GET", "/v1/contacts/"+c["id"].(string)+"/list-unsubscribe", adminKey, nil, &out); code != 200 {
+		t.Fatal(code)
+	}
+	parts := strings.Split(out["List-Unsubscribe"], ", ")
+	if len(parts) != 2 || !strings.HasPrefix(parts[0], "<https://") || !strings.HasPrefix(parts[1], "<mailto:unsubscribe@unsub.example.com?subject=") {
+		t.Errorf("List-Unsubscribe = %q: want the https URI first, then mailto", out["List-Unsubscribe"])
+	}
+}

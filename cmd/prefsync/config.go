@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type Config struct {
 	DeliveryTimeout     time.Duration
 	ProbeInterval       time.Duration
 	DisableFailingAfter time.Duration
+	// SMTPAddr, when set, runs the SMTP listener of mailto: unsubscribes for SMTPDomain.
+	SMTPAddr   string
+	SMTPDomain string
 }
 
 // parseConfig parses a command's flags: the configuration's, and those extra adds.
@@ -84,6 +88,8 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	duration(&c.DeliveryTimeout, "delivery-timeout", "PREFSYNC_DELIVERY_TIMEOUT", "10s", "how long one webhook delivery attempt may take")
 	duration(&c.ProbeInterval, "probe-interval", "PREFSYNC_PROBE_INTERVAL", "30s", "the longest a failing destination goes unprobed")
 	duration(&c.DisableFailingAfter, "disable-failing-after", "PREFSYNC_DISABLE_FAILING_AFTER", "72h", "disable a destination that has been failing this long")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("PREFSYNC_SMTP_ADDR", ""), "listen for unsubscribe mail here, e.g. :25; off by default (PREFSYNC_SMTP_ADDR)")
+	fs.StringVar(&c.SMTPDomain, "smtp-domain", env("PREFSYNC_SMTP_DOMAIN", ""), "the domain of the mailto: unsubscribe address; default the public URL's host (PREFSYNC_SMTP_DOMAIN)")
 	c.MaxBodyBytes = 8 << 20
 	c.ShutdownTimeout = 15 * time.Second
 	c.BootstrapAdminKey = getenv("PREFSYNC_BOOTSTRAP_ADMIN_KEY")
@@ -95,6 +101,11 @@ func (c *Config) validate() error {
 		c.PublicURL = "http://" + c.Addr
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.SMTPDomain == "" {
+		if u, err := url.Parse(c.PublicURL); err == nil {
+			c.SMTPDomain = u.Hostname()
+		}
+	}
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		return fmt.Errorf("--public-url %q must start with http:// or https://", c.PublicURL)
 	}

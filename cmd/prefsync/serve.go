@@ -17,6 +17,7 @@ import (
 	"prefsync/inbound/sendgrid"
 	"prefsync/inbound/ses"
 	"prefsync/inbound/twilio"
+	"prefsync/mailto"
 	"prefsync/web"
 	"prefsync/webhook"
 )
@@ -63,6 +64,21 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	api := prefhttp.NewServer(hub, logger, metrics)
 	api.MaxBodyBytes = cfg.MaxBodyBytes
 	api.UnsubscribeURL = func(token string) string { return web.UnsubscribeURL(cfg.PublicURL, token) }
+	if cfg.SMTPAddr != "" {
+		mail := mailto.New(hub, cfg.SMTPDomain, logger)
+		sln, err := net.Listen("tcp", cfg.SMTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen for mail on %s: %w", cfg.SMTPAddr, err)
+		}
+		go func() {
+			if err := mail.Serve(sln); err != nil {
+				logger.Error("smtp listener", "err", err)
+			}
+		}()
+		defer mail.Close()
+		api.UnsubscribeMailto = mail.URI
+		logger.Info("listening for unsubscribe mail", "addr", sln.Addr().String(), "address", mailto.Local+"@"+cfg.SMTPDomain)
+	}
 	adapters := inbound.Adapters{"twilio": twilio.Adapter{Dict: dict}, "sendgrid": sendgrid.Adapter{Dict: dict},
 		"postmark": postmark.Adapter{Dict: dict}, "mailchimp": mailchimp.Adapter{Dict: dict}, "ses": ses.Adapter{Dict: dict}}
 	api.SourceKinds = adapters
