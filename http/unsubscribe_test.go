@@ -58,7 +58,9 @@ func TestListUnsubscribe(t *testing.T) {
 
 func TestListUnsubscribeMailto(t *testing.T) {
 	h := newHarness(t)
-	h.srv.UnsubscribeMailto = func(token string) string { return "mailto:unsubscribe@unsub.example.com?subject=unsubscribe%20" + token }
+	h.srv.UnsubscribeMailto = func(token string) string {
+		return "mailto:unsubscribe@unsub.example.com?subject=unsubscribe%20" + token
+	}
 	var c map[string]any
 	h.do("POST", "/v1/contacts", adminKey, `{"email":"ana@example.com"}`, &c)
 	var out map[string]string
