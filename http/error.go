@@ -39,6 +39,15 @@ func newErrorDetail(err error) errorDetail {
 	return errorDetail{Code: prefsync.ErrorCode(err), Message: prefsync.ErrorMessage(err), Field: prefsync.ErrorField(err)}
 }
 
+// StatusOf is the HTTP status of an error, by its code: for the API and for the other
+// HTTP handlers (pages, provider callbacks) alike.
+func StatusOf(err error) int {
+	if status, ok := statuses[prefsync.ErrorCode(err)]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
 // Error writes err as a JSON error with the status its code maps to. Internal errors are
 // logged and their text withheld from the client.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
@@ -46,11 +55,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == prefsync.EINTERNAL {
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	status, ok := statuses[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, errorBody{newErrorDetail(err)})
+	writeJSON(w, StatusOf(err), errorBody{newErrorDetail(err)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

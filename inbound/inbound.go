@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"prefsync"
+	prefhttp "prefsync/http"
 )
 
 // Adapter reads one kind of provider's callbacks.
@@ -236,21 +237,7 @@ func (h *Handler) record(ctx context.Context, source string, res *Result) error 
 // fail answers an error with its status and logs why (never the body: it holds
 // addresses).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, source string, err error) {
-	status := http.StatusInternalServerError
-	switch prefsync.ErrorCode(err) {
-	case prefsync.EINVALID:
-		status = http.StatusBadRequest
-	case prefsync.EUNAUTHORIZED:
-		status = http.StatusUnauthorized
-	case prefsync.EFORBIDDEN:
-		status = http.StatusForbidden
-	case prefsync.ENOTFOUND:
-		status = http.StatusNotFound
-	case prefsync.ETOOLARGE:
-		status = http.StatusRequestEntityTooLarge
-	case prefsync.EUNAVAILABLE:
-		status = http.StatusServiceUnavailable
-	}
+	status := prefhttp.StatusOf(err)
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError

@@ -7,29 +7,18 @@ import (
 	"net"
 	"net/smtp"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"prefsync"
-	"prefsync/identifier"
+	"prefsync/hubtest"
 	"prefsync/mailto"
-	"prefsync/sqlite"
 )
 
 func TestUnsubscribeByMail(t *testing.T) {
 	now := func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) }
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db"), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	dict := prefsync.DefaultDictionary()
-	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now}
-	if err := hub.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	hub := hubtest.New(t, now)
 	res, err := hub.Ingest(context.Background(), []prefsync.EventInput{{Subject: prefsync.Subject{Email: "ana@example.com"},
 		Channel: "email", Topic: "newsletter", State: prefsync.OptedIn, Evidence: prefsync.Evidence{Method: prefsync.Explicit},
 		Source: prefsync.Source{System: "web", Touchpoint: prefsync.API}, OccurredAt: "2026-11-01T00:00:00Z"}}, "web")
@@ -61,14 +50,14 @@ func TestUnsubscribeByMail(t *testing.T) {
 	if err := send("someone@unsub.example.com", u.Query().Get("subject")); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("another mailbox: %v", err)
 	}
-	hist, _ := store.History(context.Background(), res[0].ContactID)
+	hist, _ := hub.Store.History(context.Background(), res[0].ContactID)
 	if len(hist) != 1 {
 		t.Fatalf("refused mail wrote %d entries", len(hist)-1)
 	}
 	if err := send("unsubscribe@unsub.example.com", u.Query().Get("subject")); err != nil {
 		t.Fatalf("unsubscribe mail: %v", err)
 	}
-	hist, _ = store.History(context.Background(), res[0].ContactID)
+	hist, _ = hub.Store.History(context.Background(), res[0].ContactID)
 	last := hist[len(hist)-1]
 	if len(hist) != 2 || last.State != prefsync.OptedOut || last.Topic != "newsletter" || last.Source.Touchpoint != prefsync.OneClick ||
 		last.Evidence.IP != "127.0.0.1" {

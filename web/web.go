@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"prefsync"
+	prefhttp "prefsync/http"
 )
 
 //go:embed template/*.html
@@ -70,14 +71,12 @@ func (p *Pages) render(w http.ResponseWriter, status int, v view) {
 }
 
 func (p *Pages) fail(w http.ResponseWriter, err error) {
-	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again later."
+	status, msg := prefhttp.StatusOf(err), "Something went wrong on our side. Please try again later."
 	switch prefsync.ErrorCode(err) {
 	case prefsync.ENOTFOUND:
-		status, msg = http.StatusNotFound, "This link is not valid. It may be incomplete or altered; nothing was changed."
+		msg = "This link is not valid. It may be incomplete or altered; nothing was changed."
 	case prefsync.EINVALID, prefsync.ETOOLARGE:
-		status, msg = http.StatusBadRequest, prefsync.ErrorMessage(err)
-	case prefsync.EUNAVAILABLE:
-		status = http.StatusServiceUnavailable
+		msg = prefsync.ErrorMessage(err)
 	}
 	if status >= 500 {
 		p.Logger.Error("page", "err", err)

@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"prefsync"
-	"prefsync/identifier"
-	"prefsync/sqlite"
+	"prefsync/hubtest"
 	"prefsync/web"
 )
 
@@ -29,16 +27,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	now := func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) }
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db"), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	dict := prefsync.DefaultDictionary()
-	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now}
-	if err := hub.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	hub := hubtest.New(t, now)
 	ts := httptest.NewServer(web.New(hub, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
 	return &harness{t: t, hub: hub, ts: ts}

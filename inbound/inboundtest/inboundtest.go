@@ -9,14 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"prefsync"
-	"prefsync/identifier"
+	"prefsync/hubtest"
 	"prefsync/inbound"
-	"prefsync/sqlite"
 )
 
 // Hub is a hub on a fresh store whose source URLs are served on loopback.
@@ -29,21 +27,12 @@ type Hub struct {
 // New starts a hub with the adapters; now is its clock.
 func New(t *testing.T, now func() time.Time, adapters func(*prefsync.Dictionary) inbound.Adapters) *Hub {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "p.db"), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	dict := prefsync.DefaultDictionary()
-	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: now}
-	if err := hub.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	hub := hubtest.New(t, now)
 	h := &Hub{T: t, Hub: hub}
 	var handler *inbound.Handler
 	h.Server = httptest.NewUnstartedServer(nil)
 	h.Server.Start()
-	handler = inbound.NewHandler(hub, adapters(dict), h.Server.URL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	handler = inbound.NewHandler(hub, adapters(hub.Dict), h.Server.URL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h.Server.Config.Handler = handler
 	t.Cleanup(h.Server.Close)
 	return h
