@@ -31,6 +31,10 @@ type Server struct {
 	// UnsubscribeMailto, when set, into a mailto: URI that works too.
 	UnsubscribeURL    func(token string) string
 	UnsubscribeMailto func(token string) string
+	// PreferenceURL turns a preference token into its page's public URL; links last
+	// PreferenceLinkTTL.
+	PreferenceURL     func(token string) string
+	PreferenceLinkTTL time.Duration
 	// SourceKinds checks the kind and config of sources; InboundURL is the URL a
 	// source's provider is to call.
 	SourceKinds SourceKinds
@@ -61,7 +65,8 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s := &Server{Hub: hub, Logger: logger, Metrics: metrics, MaxBodyBytes: 8 << 20,
 		KeyCacheTTL: 5 * time.Second, mux: http.NewServeMux(), keys: map[string]cachedKey{}, queries: hub.Dict.Queries(),
 		UnsubscribeURL: func(token string) string { return "/u/" + token },
-		InboundURL:     func(in *prefsync.Inbound) string { return "/in/" + in.Name + "/" + in.Secret }}
+		PreferenceURL:  func(token string) string { return "/p/" + token }, PreferenceLinkTTL: 30 * 24 * time.Hour,
+		InboundURL: func(in *prefsync.Inbound) string { return "/in/" + in.Name + "/" + in.Secret }}
 	s.handle("GET", "/healthz", "", s.handleHealth)
 	s.handle("GET", "/metrics", "", metrics.handler().ServeHTTP)
 	s.handle("GET", "/v1/openapi.json", "", s.handleOpenAPI)
@@ -74,6 +79,7 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("GET", "/v1/contacts/{id}/history", prefsync.ScopeContactsRead, s.handleHistory)
 	s.handle("POST", "/v1/contacts/{id}/merge", prefsync.ScopeContactsWrite, s.handleMerge)
 	s.handle("GET", "/v1/contacts/{id}/list-unsubscribe", prefsync.ScopeContactsRead, s.handleListUnsubscribe)
+	s.handle("GET", "/v1/contacts/{id}/preference-link", prefsync.ScopeContactsRead, s.handlePreferenceLink)
 	s.handle("POST", "/v1/suppressions", prefsync.ScopeEventsWrite, s.handleAddSuppression)
 	s.handle("GET", "/v1/suppressions", prefsync.ScopeContactsRead, s.handleSuppressions)
 	s.handle("POST", "/v1/sources", prefsync.ScopeAdmin, s.handleCreateSource)

@@ -33,3 +33,14 @@ func (s *Server) handleListUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 	})
 }
+
+// handlePreferenceLink answers a signed link to the contact's preference page, valid for
+// the server's PreferenceLinkTTL.
+func (s *Server) handlePreferenceLink(w http.ResponseWriter, r *http.Request) {
+	token, exp, err := s.Hub.PreferenceToken(r.Context(), r.PathValue("id"), s.PreferenceLinkTTL)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"url": s.PreferenceURL(token), "expires_at": exp})
+}

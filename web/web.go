@@ -19,20 +19,29 @@ import (
 //go:embed template/*.html
 var templates embed.FS
 
+//go:embed assets
+var assets embed.FS
+
 var pages = template.Must(template.ParseFS(templates, "template/*.html"))
 
 // Pages serves the contact-facing pages of a hub.
 type Pages struct {
 	Hub    *prefsync.Hub
 	Logger *slog.Logger
-	mux    *http.ServeMux
+	Brand  Brand
+	// PreferenceLinkTTL is how long the links to the preference page that pages show last.
+	PreferenceLinkTTL time.Duration
+	mux               *http.ServeMux
 }
 
 // New returns the pages with their routes registered.
 func New(hub *prefsync.Hub, logger *slog.Logger) *Pages {
-	p := &Pages{Hub: hub, Logger: logger, mux: http.NewServeMux()}
+	p := &Pages{Hub: hub, Logger: logger, PreferenceLinkTTL: 30 * 24 * time.Hour, mux: http.NewServeMux()}
 	p.mux.HandleFunc("GET /u/{token}", p.handleUnsubscribePage)
 	p.mux.HandleFunc("POST /u/{token}", p.handleUnsubscribe)
+	p.mux.HandleFunc("GET /p/{token}", p.handlePreferences)
+	p.mux.HandleFunc("POST /p/{token}", p.handleSavePreferences)
+	p.mux.Handle("GET /assets/", http.FileServerFS(assets))
 	return p
 }
 
@@ -43,13 +52,18 @@ func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Robots-Tag", "noindex")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; img-src https: data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	p.mux.ServeHTTP(w, r)
 }
 
 // UnsubscribeURL is the URL of an unsubscribe token under the hub's public URL.
 func UnsubscribeURL(publicURL, token string) string {
 	return strings.TrimRight(publicURL, "/") + "/u/" + token
+}
+
+// PreferenceURL is the URL of a preference page token under the hub's public URL.
+func PreferenceURL(publicURL, token string) string {
+	return strings.TrimRight(publicURL, "/") + "/p/" + token
 }
 
 // view is what the page template shows.
@@ -60,6 +74,8 @@ type view struct {
 	Address string
 	At      string
 	Message string
+	// Preferences links to the contact's preference page.
+	Preferences string
 }
 
 func (p *Pages) render(w http.ResponseWriter, status int, v view) {
@@ -92,7 +108,8 @@ func (p *Pages) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, err)
 		return
 	}
-	p.render(w, http.StatusOK, view{Kind: "confirm", Title: "Unsubscribe", What: p.describe(l.Scope), Address: maskedAddress(c, l.Scope)})
+	p.render(w, http.StatusOK, view{Kind: "confirm", Title: "Unsubscribe", What: p.describe(l.Scope), Address: maskedAddress(c, l.Scope),
+		Preferences: p.preferencesPath(r, c)})
 }
 
 // handleUnsubscribe is RFC 8058's one-click unsubscribe: a POST whose form body holds
@@ -130,7 +147,16 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		at = s.OccurredAt
 	}
 	p.render(w, http.StatusOK, view{Kind: "done", Title: "You are unsubscribed", What: p.describe(l.Scope),
-		Address: maskedAddress(c, l.Scope), At: at.Format(time.RFC1123)})
+		Address: maskedAddress(c, l.Scope), At: at.Format(time.RFC1123), Preferences: p.preferencesPath(r, c)})
+}
+
+// preferencesPath is the path of a fresh link to the contact's preference page.
+func (p *Pages) preferencesPath(r *http.Request, c *prefsync.Contact) string {
+	token, _, err := p.Hub.PreferenceToken(r.Context(), c.ID, p.PreferenceLinkTTL)
+	if err != nil {
+		return ""
+	}
+	return "/p/" + token
 }
 
 // describe names a scope for people: "the newsletter by email", "all email".

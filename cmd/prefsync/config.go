@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
 	"prefsync"
 	"prefsync/identifier"
 	"prefsync/sqlite"
+	"prefsync/web"
 )
 
 // Config is the whole configuration of the hub, from flags over PREFSYNC_* environment
@@ -36,6 +38,9 @@ type Config struct {
 	// SMTPAddr, when set, runs the SMTP listener of mailto: unsubscribes for SMTPDomain.
 	SMTPAddr   string
 	SMTPDomain string
+	// The preference page: how long its links last, and the brand it shows.
+	PreferenceLinkTTL time.Duration
+	Brand             web.Brand
 }
 
 // parseConfig parses a command's flags: the configuration's, and those extra adds.
@@ -87,6 +92,12 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	duration(&c.DeliveryTimeout, "delivery-timeout", "PREFSYNC_DELIVERY_TIMEOUT", "10s", "how long one webhook delivery attempt may take")
 	duration(&c.ProbeInterval, "probe-interval", "PREFSYNC_PROBE_INTERVAL", "30s", "the longest a failing destination goes unprobed")
+	duration(&c.PreferenceLinkTTL, "preference-link-ttl", "PREFSYNC_PREFERENCE_LINK_TTL", "30d", "how long a preference page link lasts")
+	fs.StringVar(&c.Brand.Name, "brand-name", env("PREFSYNC_BRAND_NAME", ""), "company name on the preference page (PREFSYNC_BRAND_NAME)")
+	fs.StringVar(&c.Brand.LogoURL, "brand-logo-url", env("PREFSYNC_BRAND_LOGO_URL", ""), "https URL of the logo on the preference page (PREFSYNC_BRAND_LOGO_URL)")
+	fs.StringVar(&c.Brand.Color, "brand-color", env("PREFSYNC_BRAND_COLOR", "#1d4ed8"), "accent colour of the preference page, #rrggbb (PREFSYNC_BRAND_COLOR)")
+	fs.StringVar(&c.Brand.Footer, "brand-footer", env("PREFSYNC_BRAND_FOOTER", ""), "footer text of the preference page (PREFSYNC_BRAND_FOOTER)")
+	fs.StringVar(&c.Brand.PrivacyURL, "privacy-url", env("PREFSYNC_PRIVACY_URL", ""), "privacy policy link of the preference page (PREFSYNC_PRIVACY_URL)")
 	duration(&c.DisableFailingAfter, "disable-failing-after", "PREFSYNC_DISABLE_FAILING_AFTER", "72h", "disable a destination that has been failing this long")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("PREFSYNC_SMTP_ADDR", ""), "listen for unsubscribe mail here, e.g. :25; off by default (PREFSYNC_SMTP_ADDR)")
 	fs.StringVar(&c.SMTPDomain, "smtp-domain", env("PREFSYNC_SMTP_DOMAIN", ""), "the domain of the mailto: unsubscribe address; default the public URL's host (PREFSYNC_SMTP_DOMAIN)")
@@ -109,7 +120,10 @@ func (c *Config) validate() error {
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		return fmt.Errorf("--public-url %q must start with http:// or https://", c.PublicURL)
 	}
-	for name, d := range map[string]time.Duration{"delivery-timeout": c.DeliveryTimeout,
+	if !regexp.MustCompile(`^#[0-9a-fA-F]{6}$`).MatchString(c.Brand.Color) {
+		return fmt.Errorf("--brand-color %q: want a colour such as #1d4ed8", c.Brand.Color)
+	}
+	for name, d := range map[string]time.Duration{"preference-link-ttl": c.PreferenceLinkTTL, "delivery-timeout": c.DeliveryTimeout,
 		"probe-interval": c.ProbeInterval, "disable-failing-after": c.DisableFailingAfter} {
 		if d <= 0 {
 			return fmt.Errorf("--%s: want a positive duration such as 30s, 5m or 3d", name)

@@ -64,6 +64,8 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	api := prefhttp.NewServer(hub, logger, metrics)
 	api.MaxBodyBytes = cfg.MaxBodyBytes
 	api.UnsubscribeURL = func(token string) string { return web.UnsubscribeURL(cfg.PublicURL, token) }
+	api.PreferenceURL = func(token string) string { return web.PreferenceURL(cfg.PublicURL, token) }
+	api.PreferenceLinkTTL = cfg.PreferenceLinkTTL
 	if cfg.SMTPAddr != "" {
 		mail := mailto.New(hub, cfg.SMTPDomain, logger)
 		sln, err := net.Listen("tcp", cfg.SMTPAddr)
@@ -86,7 +88,11 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	// Beside the JSON API: the contact's pages (reached by signed links) and the URLs
 	// providers call back.
 	root := http.NewServeMux()
-	root.Handle("/u/", web.New(hub, logger))
+	pages := web.New(hub, logger)
+	pages.Brand, pages.PreferenceLinkTTL = cfg.Brand, cfg.PreferenceLinkTTL
+	root.Handle("/u/", pages)
+	root.Handle("/p/", pages)
+	root.Handle("/assets/", pages)
 	root.Handle("/in/", inbound.NewHandler(hub, adapters, cfg.PublicURL, logger))
 	root.Handle("/", api)
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -1,0 +1,97 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+)
+
+// languages are the languages the pages are shipped in; the first is the fallback.
+var languages = []string{"en", "fr", "de", "es"}
+
+// messages are the pages' texts by language. Placeholders are fmt verbs.
+var messages = map[string]map[string]string{
+	"en": {
+		"title": "Your email and message preferences", "intro": "Choose what we send you. Changes are saved at once.",
+		"always": "Always sent", "save": "Save my choices", "saved": "Saved on %s.",
+		"all_off": "Unsubscribe from everything", "channel_off": "Turn off everything by %s",
+		"pause": "Pause everything for", "weeks": "%d weeks", "paused": "Everything is paused until %s.", "resume": "Resume now",
+		"history": "Recent changes", "no_history": "No changes yet.",
+		"why_out": "Off: you turned off %s on %s.", "why_in": "On: you chose this on %s.", "why_consent": "Off until you choose it.",
+		"gpc":       "Your browser sent a Global Privacy Control signal, so advertising based on your data is off.",
+		"scope_all": "everything", "scope_channel": "everything by %s", "scope_topic": "%s on every channel",
+		"state_opted_in": "turned on", "state_opted_out": "turned off", "state_pause": "paused",
+		"privacy": "Privacy policy", "bad_link": "This link is not valid: it may be incomplete, altered or expired. Ask for a new one from the last message we sent you.",
+		"frequency": "Frequency: %s",
+	},
+	"fr": {
+		"title": "Vos préférences de courriels et de messages", "intro": "Choisissez ce que nous vous envoyons. Les changements sont enregistrés aussitôt.",
+		"always": "Toujours envoyé", "save": "Enregistrer mes choix", "saved": "Enregistré le %s.",
+		"all_off": "Me désabonner de tout", "channel_off": "Tout désactiver par %s",
+		"pause": "Tout suspendre pendant", "weeks": "%d semaines", "paused": "Tout est suspendu jusqu’au %s.", "resume": "Reprendre maintenant",
+		"history": "Derniers changements", "no_history": "Aucun changement pour l’instant.",
+		"why_out": "Désactivé : vous avez désactivé %s le %s.", "why_in": "Activé : vous l’avez choisi le %s.", "why_consent": "Désactivé tant que vous ne l’avez pas choisi.",
+		"gpc":       "Votre navigateur a envoyé un signal Global Privacy Control : la publicité fondée sur vos données est désactivée.",
+		"scope_all": "tout", "scope_channel": "tout par %s", "scope_topic": "%s sur tous les canaux",
+		"state_opted_in": "activé", "state_opted_out": "désactivé", "state_pause": "suspendu",
+		"privacy": "Politique de confidentialité", "bad_link": "Ce lien n’est pas valide : il est peut-être incomplet, modifié ou expiré. Demandez-en un nouveau depuis notre dernier message.",
+		"frequency": "Fréquence : %s",
+	},
+	"de": {
+		"title": "Ihre E-Mail- und Nachrichteneinstellungen", "intro": "Wählen Sie, was wir Ihnen senden. Änderungen werden sofort gespeichert.",
+		"always": "Wird immer gesendet", "save": "Auswahl speichern", "saved": "Gespeichert am %s.",
+		"all_off": "Von allem abmelden", "channel_off": "Alles per %s ausschalten",
+		"pause": "Alles pausieren für", "weeks": "%d Wochen", "paused": "Alles ist pausiert bis %s.", "resume": "Jetzt fortsetzen",
+		"history": "Letzte Änderungen", "no_history": "Noch keine Änderungen.",
+		"why_out": "Aus: Sie haben %s am %s ausgeschaltet.", "why_in": "An: Sie haben es am %s gewählt.", "why_consent": "Aus, bis Sie es wählen.",
+		"gpc":       "Ihr Browser hat ein Global-Privacy-Control-Signal gesendet: Werbung auf Grundlage Ihrer Daten ist ausgeschaltet.",
+		"scope_all": "alles", "scope_channel": "alles per %s", "scope_topic": "%s auf allen Kanälen",
+		"state_opted_in": "eingeschaltet", "state_opted_out": "ausgeschaltet", "state_pause": "pausiert",
+		"privacy": "Datenschutzerklärung", "bad_link": "Dieser Link ist ungültig: Er ist vielleicht unvollständig, verändert oder abgelaufen. Fordern Sie über unsere letzte Nachricht einen neuen an.",
+		"frequency": "Häufigkeit: %s",
+	},
+	"es": {
+		"title": "Tus preferencias de correo y mensajes", "intro": "Elige qué te enviamos. Los cambios se guardan al momento.",
+		"always": "Se envía siempre", "save": "Guardar mis opciones", "saved": "Guardado el %s.",
+		"all_off": "Darme de baja de todo", "channel_off": "Desactivar todo por %s",
+		"pause": "Pausar todo durante", "weeks": "%d semanas", "paused": "Todo está en pausa hasta el %s.", "resume": "Reanudar ahora",
+		"history": "Cambios recientes", "no_history": "Aún no hay cambios.",
+		"why_out": "Desactivado: desactivaste %s el %s.", "why_in": "Activado: lo elegiste el %s.", "why_consent": "Desactivado hasta que lo elijas.",
+		"gpc":       "Tu navegador envió una señal Global Privacy Control: la publicidad basada en tus datos está desactivada.",
+		"scope_all": "todo", "scope_channel": "todo por %s", "scope_topic": "%s en todos los canales",
+		"state_opted_in": "activado", "state_opted_out": "desactivado", "state_pause": "pausado",
+		"privacy": "Política de privacidad", "bad_link": "Este enlace no es válido: puede estar incompleto, alterado o caducado. Pide uno nuevo desde nuestro último mensaje.",
+		"frequency": "Frecuencia: %s",
+	},
+}
+
+// language picks the page's language from a locale such as "fr-CA".
+func language(locale string) string {
+	l := strings.ToLower(strings.SplitN(strings.ReplaceAll(locale, "_", "-"), "-", 2)[0])
+	if _, ok := messages[l]; ok {
+		return l
+	}
+	return languages[0]
+}
+
+// text is a message in a language, formatted.
+func text(lang, key string, args ...any) string {
+	m, ok := messages[lang][key]
+	if !ok {
+		m = messages[languages[0]][key]
+	}
+	if len(args) == 0 {
+		return m
+	}
+	return fmt.Sprintf(m, args...)
+}
+
+// described picks a description in lang from a dictionary entry's, or the fallback.
+func described(descriptions map[string]string, lang, fallback string) string {
+	if d := descriptions[lang]; d != "" {
+		return d
+	}
+	if d := descriptions[languages[0]]; d != "" {
+		return d
+	}
+	return fallback
+}
