@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,15 +23,31 @@ type harness struct {
 	t   *testing.T
 	hub *prefsync.Hub
 	ts  *httptest.Server
+
+	mu sync.Mutex
+	at time.Time
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	now := func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) }
-	hub := hubtest.New(t, now)
-	ts := httptest.NewServer(web.New(hub, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	t.Cleanup(ts.Close)
-	return &harness{t: t, hub: hub, ts: ts}
+	h := &harness{t: t, at: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	h.hub = hubtest.New(t, h.now)
+	h.ts = httptest.NewServer(web.New(h.hub, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(h.ts.Close)
+	return h
+}
+
+func (h *harness) now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.at
+}
+
+// step moves the clock on: changes made one after another are not ties (rule 1).
+func (h *harness) step(d time.Duration) {
+	h.mu.Lock()
+	h.at = h.at.Add(d)
+	h.mu.Unlock()
 }
 
 // contact creates a contact by an opt-in to the newsletter and returns its id.
@@ -43,6 +60,19 @@ func (h *harness) contact(email string) string {
 		h.t.Fatal(err)
 	}
 	return res[0].ContactID
+}
+
+func (h *harness) allowed(email, channel, topic string) (bool, string) {
+	h.t.Helper()
+	q, err := h.hub.Dict.Query(channel, topic)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	d, err := h.hub.Check(&q, &prefsync.Subject{Email: email}, h.hub.Now().Unix())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return d.Allowed, d.Reason
 }
 
 func (h *harness) history(id string) []prefsync.AuditEntry {
