@@ -14,6 +14,7 @@ const (
 	EFORBIDDEN    = "forbidden"
 	ETOOLARGE     = "too_large"
 	EUNAVAILABLE  = "unavailable"
+	ETOOMANY      = "too_many_requests"
 	EINTERNAL     = "internal"
 )
 

@@ -22,6 +22,7 @@ var statuses = map[string]int{
 	prefsync.EFORBIDDEN:    http.StatusForbidden,
 	prefsync.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	prefsync.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	prefsync.ETOOMANY:      http.StatusTooManyRequests,
 	prefsync.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -1,6 +1,7 @@
-// Package mailto is the SMTP listener behind the mailto: List-Unsubscribe URI (RFC 2369):
-// a mail to the unsubscribe address whose subject holds an unsubscribe token opts the
-// token's contact out, as a one-click POST does.
+// Package mailto is prefsync's mail: the SMTP listener behind the mailto:
+// List-Unsubscribe URI (RFC 2369), where a mail whose subject holds an unsubscribe token
+// opts the token's contact out as a one-click POST does; and the sender of the mail the
+// preference page sends.
 package mailto
 
 import (

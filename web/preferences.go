@@ -68,10 +68,7 @@ const dateFormat = "2006-01-02 15:04 UTC"
 func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error) {
 	d := p.Hub.Dict
 	lang := language(c.Locale)
-	v := &prefView{Lang: lang, T: messages[lang], Brand: p.Brand}
-	if v.Brand.Color == "" {
-		v.Brand.Color = "#1d4ed8"
-	}
+	v := &prefView{Lang: lang, T: messages[lang], Brand: p.brand()}
 	csrf := p.Hub.Links.Sign(prefsync.Link{Purpose: LinkForm, ContactID: c.ID, Expires: p.Hub.Now().Add(12 * time.Hour)})
 	v.CSRF = csrf
 	has := map[string]bool{prefsync.IdentifierEmail: len(c.Emails) > 0, prefsync.IdentifierPhone: len(c.Phones) > 0}
@@ -132,6 +129,15 @@ func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error
 			What: fmt.Sprintf("%s %s (%s, %s)", p.scopeText(lang, prefsync.Scope{Channel: e.Channel, Topic: e.Topic}), what, e.Source.Touchpoint, e.Source.System)})
 	}
 	return v, nil
+}
+
+// brand is the configured brand, with the default colour.
+func (p *Pages) brand() Brand {
+	b := p.Brand
+	if b.Color == "" {
+		b.Color = "#1d4ed8"
+	}
+	return b
 }
 
 // scopeText names a scope for people, in lang.
@@ -287,6 +293,9 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	if c, err = p.apply(r, c, evs); err != nil {
 		p.fail(w, err)
 		return
+	}
+	if len(evs) > 0 {
+		p.confirm(c)
 	}
 	saved := text(language(c.Locale), "saved", now.Format(dateFormat))
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {

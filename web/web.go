@@ -31,14 +31,24 @@ type Pages struct {
 	Brand  Brand
 	// PreferenceLinkTTL is how long the links to the preference page that pages show last.
 	PreferenceLinkTTL time.Duration
-	mux               *http.ServeMux
+	// Mailer, when set, sends the links people ask for on /p, and, with
+	// ConfirmChanges, a confirmation of each change; PublicURL builds their links.
+	Mailer         Mailer
+	ConfirmChanges bool
+	PublicURL      string
+
+	mux                 *http.ServeMux
+	byClient, byAddress *limiter
 }
 
 // New returns the pages with their routes registered.
 func New(hub *prefsync.Hub, logger *slog.Logger) *Pages {
-	p := &Pages{Hub: hub, Logger: logger, PreferenceLinkTTL: 30 * 24 * time.Hour, mux: http.NewServeMux()}
+	p := &Pages{Hub: hub, Logger: logger, PreferenceLinkTTL: 30 * 24 * time.Hour, mux: http.NewServeMux(),
+		byClient: newLimiter(10, time.Hour), byAddress: newLimiter(3, time.Hour)}
 	p.mux.HandleFunc("GET /u/{token}", p.handleUnsubscribePage)
 	p.mux.HandleFunc("POST /u/{token}", p.handleUnsubscribe)
+	p.mux.HandleFunc("GET /p", p.handleRequestPage)
+	p.mux.HandleFunc("POST /p", p.handleRequest)
 	p.mux.HandleFunc("GET /p/{token}", p.handlePreferences)
 	p.mux.HandleFunc("POST /p/{token}", p.handleSavePreferences)
 	p.mux.Handle("GET /assets/", http.FileServerFS(assets))

@@ -41,6 +41,11 @@ type Config struct {
 	// The preference page: how long its links last, and the brand it shows.
 	PreferenceLinkTTL time.Duration
 	Brand             web.Brand
+	// SMTPRelay and MailFrom, when set, let the page mail links people ask for, and,
+	// with MailConfirmations, confirm each change.
+	SMTPRelay         string
+	MailFrom          string
+	MailConfirmations bool
 }
 
 // parseConfig parses a command's flags: the configuration's, and those extra adds.
@@ -93,6 +98,9 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	duration(&c.DeliveryTimeout, "delivery-timeout", "PREFSYNC_DELIVERY_TIMEOUT", "10s", "how long one webhook delivery attempt may take")
 	duration(&c.ProbeInterval, "probe-interval", "PREFSYNC_PROBE_INTERVAL", "30s", "the longest a failing destination goes unprobed")
 	duration(&c.PreferenceLinkTTL, "preference-link-ttl", "PREFSYNC_PREFERENCE_LINK_TTL", "30d", "how long a preference page link lasts")
+	fs.StringVar(&c.SMTPRelay, "smtp-relay", env("PREFSYNC_SMTP_RELAY", ""), "SMTP server (host:port) for mail to contacts: requested links, confirmations; off by default (PREFSYNC_SMTP_RELAY)")
+	fs.StringVar(&c.MailFrom, "mail-from", env("PREFSYNC_MAIL_FROM", ""), "sender address of mail to contacts (PREFSYNC_MAIL_FROM)")
+	fs.BoolVar(&c.MailConfirmations, "mail-confirmations", env("PREFSYNC_MAIL_CONFIRMATIONS", "") == "true", "mail contacts a confirmation of changes made on their page (PREFSYNC_MAIL_CONFIRMATIONS=true)")
 	fs.StringVar(&c.Brand.Name, "brand-name", env("PREFSYNC_BRAND_NAME", ""), "company name on the preference page (PREFSYNC_BRAND_NAME)")
 	fs.StringVar(&c.Brand.LogoURL, "brand-logo-url", env("PREFSYNC_BRAND_LOGO_URL", ""), "https URL of the logo on the preference page (PREFSYNC_BRAND_LOGO_URL)")
 	fs.StringVar(&c.Brand.Color, "brand-color", env("PREFSYNC_BRAND_COLOR", "#1d4ed8"), "accent colour of the preference page, #rrggbb (PREFSYNC_BRAND_COLOR)")
@@ -119,6 +127,9 @@ func (c *Config) validate() error {
 	}
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		return fmt.Errorf("--public-url %q must start with http:// or https://", c.PublicURL)
+	}
+	if (c.SMTPRelay == "") != (c.MailFrom == "") {
+		return fmt.Errorf("--smtp-relay and --mail-from go together")
 	}
 	if !regexp.MustCompile(`^#[0-9a-fA-F]{6}$`).MatchString(c.Brand.Color) {
 		return fmt.Errorf("--brand-color %q: want a colour such as #1d4ed8", c.Brand.Color)

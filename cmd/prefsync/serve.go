@@ -89,7 +89,11 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	// providers call back.
 	root := http.NewServeMux()
 	pages := web.New(hub, logger)
-	pages.Brand, pages.PreferenceLinkTTL = cfg.Brand, cfg.PreferenceLinkTTL
+	pages.Brand, pages.PreferenceLinkTTL, pages.PublicURL = cfg.Brand, cfg.PreferenceLinkTTL, cfg.PublicURL
+	if cfg.SMTPRelay != "" {
+		pages.Mailer = &mailto.Sender{Relay: cfg.SMTPRelay, From: cfg.MailFrom, Now: time.Now}
+		pages.ConfirmChanges = cfg.MailConfirmations
+	}
 	root.Handle("/u/", pages)
 	root.Handle("/p/", pages)
 	root.Handle("/assets/", pages)
