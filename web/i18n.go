@@ -11,7 +11,8 @@ var languages = []string{"en", "fr", "de", "es"}
 // messages are the pages' texts by language. Placeholders are fmt verbs.
 var messages = map[string]map[string]string{
 	"en": {
-		"request_label": "Your email address", "request_button": "Send me a link",
+		"why_suppressed": "Off: we cannot send to this address (%s).",
+		"request_label":  "Your email address", "request_button": "Send me a link",
 		"request_sent":      "If we have this address, we have sent it a link to your preferences. It works for a limited time.",
 		"mail_link_subject": "Your preferences", "mail_link_body": "Here is the link to see and change what we send you:\n\n%s\n\nIt works until %s. If you did not ask for it, you can ignore this message.",
 		"mail_changed_subject": "Your preferences were changed", "mail_changed_body": "Your preferences were changed on %s.\n\nTo see them or change them again: %s\n",
@@ -28,7 +29,8 @@ var messages = map[string]map[string]string{
 		"frequency": "Frequency: %s",
 	},
 	"fr": {
-		"request_label": "Votre adresse e-mail", "request_button": "M’envoyer un lien",
+		"why_suppressed": "Désactivé : nous ne pouvons pas écrire à cette adresse (%s).",
+		"request_label":  "Votre adresse e-mail", "request_button": "M’envoyer un lien",
 		"request_sent":      "Si nous connaissons cette adresse, nous lui avons envoyé un lien vers vos préférences. Il fonctionne pendant une durée limitée.",
 		"mail_link_subject": "Vos préférences", "mail_link_body": "Voici le lien pour voir et changer ce que nous vous envoyons :\n\n%s\n\nIl fonctionne jusqu’au %s. Si vous ne l’avez pas demandé, ignorez ce message.",
 		"mail_changed_subject": "Vos préférences ont changé", "mail_changed_body": "Vos préférences ont été modifiées le %s.\n\nPour les voir ou les changer : %s\n",
@@ -45,7 +47,8 @@ var messages = map[string]map[string]string{
 		"frequency": "Fréquence : %s",
 	},
 	"de": {
-		"request_label": "Ihre E-Mail-Adresse", "request_button": "Link senden",
+		"why_suppressed": "Aus: An diese Adresse können wir nicht senden (%s).",
+		"request_label":  "Ihre E-Mail-Adresse", "request_button": "Link senden",
 		"request_sent":      "Wenn wir diese Adresse kennen, haben wir ihr einen Link zu Ihren Einstellungen gesendet. Er gilt für begrenzte Zeit.",
 		"mail_link_subject": "Ihre Einstellungen", "mail_link_body": "Hier ist der Link, um zu sehen und zu ändern, was wir Ihnen senden:\n\n%s\n\nEr gilt bis %s. Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese Nachricht.",
 		"mail_changed_subject": "Ihre Einstellungen wurden geändert", "mail_changed_body": "Ihre Einstellungen wurden am %s geändert.\n\nZum Ansehen oder Ändern: %s\n",
@@ -62,7 +65,8 @@ var messages = map[string]map[string]string{
 		"frequency": "Häufigkeit: %s",
 	},
 	"es": {
-		"request_label": "Tu dirección de correo", "request_button": "Enviarme un enlace",
+		"why_suppressed": "Desactivado: no podemos enviar a esta dirección (%s).",
+		"request_label":  "Tu dirección de correo", "request_button": "Enviarme un enlace",
 		"request_sent":      "Si conocemos esta dirección, le hemos enviado un enlace a tus preferencias. Funciona durante un tiempo limitado.",
 		"mail_link_subject": "Tus preferencias", "mail_link_body": "Este es el enlace para ver y cambiar lo que te enviamos:\n\n%s\n\nFunciona hasta el %s. Si no lo pediste, ignora este mensaje.",
 		"mail_changed_subject": "Tus preferencias han cambiado", "mail_changed_body": "Tus preferencias se cambiaron el %s.\n\nPara verlas o cambiarlas: %s\n",

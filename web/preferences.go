@@ -89,6 +89,16 @@ func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error
 			if f := described(t.Frequency, lang, ""); f != "" {
 				tv.Frequency = text(lang, "frequency", f)
 			}
+			// An address that is suppressed (a hard bounce, a complaint) gets nothing, whatever
+			// was chosen: the page says so rather than show a switch that does nothing.
+			if q, err := d.Query(s.Channel, s.Topic); err == nil {
+				dec := p.Hub.Index.Check(&q, &prefsync.Subject{ContactID: c.ID}, p.Hub.Now().Unix())
+				if reason, ok := strings.CutPrefix(dec.Reason, prefsync.ReasonSuppressed); ok {
+					tv.On, tv.Why = false, text(lang, "why_suppressed", strings.ReplaceAll(reason, "_", " "))
+					cv.Topics = append(cv.Topics, tv)
+					continue
+				}
+			}
 			switch {
 			case choice.Fixed:
 				tv.Why = text(lang, "always")

@@ -234,3 +234,15 @@ func TestLanguages(t *testing.T) {
 		golden(t, "preferences_"+tc.locale+".html", page)
 	}
 }
+
+func TestSuppressedAddressShown(t *testing.T) {
+	h := newHarness(t)
+	id := h.contact("ana@example.com")
+	if _, err := h.hub.Suppress(context.Background(), prefsync.Suppression{Address: "ana@example.com", Reason: prefsync.SuppressedHardBounce, Source: "esp"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := h.page(h.prefLink(id))
+	if strings.Contains(page, `value="email:newsletter" checked`) || !strings.Contains(page, "Off: we cannot send to this address (hard bounce).") {
+		t.Error("the page does not show that the address is suppressed")
+	}
+}
