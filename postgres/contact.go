@@ -1,0 +1,417 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"prefsync"
+)
+
+// querier is what reads need: the pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// loadContact reads a live contact by id, following merges. In a transaction, lock
+// takes its row for update.
+func loadContact(ctx context.Context, q querier, id string, lock bool) (*prefsync.Contact, error) {
+	suffix := ""
+	if lock {
+		suffix = " FOR UPDATE"
+	}
+	for range 8 {
+		c := &prefsync.Contact{ID: id}
+		var state []byte
+		var mergedInto *int64
+		err := q.QueryRow(ctx, `SELECT jurisdiction, locale, version, state, merged_into, created_at, updated_at
+			FROM contacts WHERE id = $1`+suffix, num(id)).
+			Scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &c.CreatedAt, &c.UpdatedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id)
+		case err != nil:
+			return nil, fmt.Errorf("load contact %s: %w", id, err)
+		case mergedInto != nil:
+			id = idOf(*mergedInto)
+			continue
+		}
+		c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+		if c.State, err = prefsync.ParseState(state); err != nil {
+			return nil, fmt.Errorf("load contact %s: %w", id, err)
+		}
+		rows, err := q.Query(ctx, `SELECT kind, value FROM identifiers WHERE contact_id = $1 ORDER BY kind, value`, num(id))
+		if err != nil {
+			return nil, fmt.Errorf("load contact %s: %w", id, err)
+		}
+		for rows.Next() {
+			var kind, value string
+			if err := rows.Scan(&kind, &value); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			addIdentifier(c, kind, value)
+		}
+		rows.Close()
+		return c, rows.Err()
+	}
+	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
+}
+
+func addIdentifier(c *prefsync.Contact, kind, value string) {
+	switch kind {
+	case prefsync.IdentifierEmail:
+		c.Emails = append(c.Emails, value)
+	case prefsync.IdentifierPhone:
+		c.Phones = append(c.Phones, value)
+	case prefsync.IdentifierExternal:
+		sys, id, _ := strings.Cut(value, "\x1f")
+		c.ExternalIDs = append(c.ExternalIDs, prefsync.ExternalID{System: sys, ID: id})
+	}
+}
+
+// findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
+func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier) (string, error) {
+	found := ""
+	for _, id := range ids {
+		var n int64
+		err := q.QueryRow(ctx, `SELECT contact_id FROM identifiers WHERE kind = $1 AND value = $2`, id.Kind, id.Value).Scan(&n)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			continue
+		case err != nil:
+			return "", fmt.Errorf("find %s: %w", id.Kind, err)
+		case found != "" && idOf(n) != found:
+			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
+				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, idOf(n))}
+		}
+		found = idOf(n)
+	}
+	return found, nil
+}
+
+// tx is a write transaction that holds the audit chain's head.
+type tx struct {
+	pgx.Tx
+	db   *DB
+	ctx  context.Context
+	head []byte
+	next int64
+	last uint64 // the greatest contact number, for new ones
+}
+
+// writeChained runs fn in a transaction that first locks the audit chain's head, so
+// writers on every process append one after another.
+func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
+	return db.write(ctx, func(ptx pgx.Tx) error {
+		t := &tx{Tx: ptx, db: db, ctx: ctx}
+		if err := ptx.QueryRow(ctx, `SELECT seq, hash FROM audit_head FOR UPDATE`).Scan(&t.next, &t.head); err != nil {
+			return fmt.Errorf("lock audit head: %w", err)
+		}
+		t.next++
+		var last *int64
+		if err := ptx.QueryRow(ctx, `SELECT max(id) FROM contacts`).Scan(&last); err != nil {
+			return fmt.Errorf("read last contact: %w", err)
+		}
+		if last != nil {
+			t.last = uint64(*last)
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		_, err := ptx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2`, t.next-1, t.head)
+		return err
+	})
+}
+
+// contactFor finds the contact the identifiers name, creating it when none does, and
+// attaches the identifiers it lacks. It reports whether the contact changed.
+func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[string]*prefsync.Contact) (*prefsync.Contact, bool, error) {
+	id := contactID
+	other, err := findByIdentifiers(t.ctx, t, ids)
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case id == "":
+		id = other
+	case other != "" && other != id:
+		return nil, false, &prefsync.Error{Code: prefsync.ECONFLICT, Field: "contact_id",
+			Message: fmt.Sprintf("the identifiers belong to contact %s, not %s", other, id)}
+	}
+	if id == "" {
+		if len(ids) == 0 {
+			return nil, false, prefsync.Errorf(prefsync.ENOTFOUND, "no such contact")
+		}
+		now := t.db.cfg.Now().UTC()
+		t.last = prefsync.NewContactNumber(now, t.last)
+		c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(t.last), CreatedAt: now, UpdatedAt: now}
+		for _, ident := range ids {
+			if _, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, ident.Kind, ident.Value, num(c.ID)); err != nil {
+				return nil, false, fmt.Errorf("create contact identifier: %w", err)
+			}
+			addIdentifier(c, ident.Kind, ident.Value)
+		}
+		cache[c.ID] = c
+		return c, true, nil
+	}
+	c, ok := cache[id]
+	if !ok {
+		if c, err = loadContact(t.ctx, t, id, true); err != nil {
+			return nil, false, err
+		}
+		if cached, ok := cache[c.ID]; ok {
+			c = cached
+		}
+		cache[id], cache[c.ID] = c, c
+	}
+	changed := false
+	for _, ident := range ids {
+		if hasIdentifier(c, ident) {
+			continue
+		}
+		if _, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, ident.Kind, ident.Value, num(c.ID)); err != nil {
+			return nil, false, fmt.Errorf("add identifier: %w", err)
+		}
+		addIdentifier(c, ident.Kind, ident.Value)
+		changed = true
+	}
+	return c, changed, nil
+}
+
+func hasIdentifier(c *prefsync.Contact, id prefsync.Identifier) bool {
+	for _, x := range c.Identifiers() {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// saveContact writes a contact's version, attributes and state.
+func (t *tx) saveContact(c *prefsync.Contact) error {
+	_, err := t.Exec(t.ctx, `
+		INSERT INTO contacts (id, jurisdiction, locale, version, state, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
+			version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`,
+		num(c.ID), c.Jurisdiction, c.Locale, c.Version, prefsync.AppendState([]byte{}, &c.State), c.CreatedAt, c.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("save contact %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// UpsertContact implements prefsync.Store.
+func (db *DB) UpsertContact(ctx context.Context, in prefsync.ContactInput) (*prefsync.Contact, error) {
+	var out *prefsync.Contact
+	err := db.writeChained(ctx, func(t *tx) error {
+		c, attached, err := t.contactFor("", in.Identifiers(), map[string]*prefsync.Contact{})
+		if err != nil {
+			return err
+		}
+		var changes []string
+		if attached {
+			changes = append(changes, "identifiers")
+		}
+		if in.Jurisdiction != nil && *in.Jurisdiction != c.Jurisdiction {
+			c.Jurisdiction = *in.Jurisdiction
+			changes = append(changes, "jurisdiction "+quoteEmpty(c.Jurisdiction))
+		}
+		if in.Locale != nil && *in.Locale != c.Locale {
+			c.Locale = *in.Locale
+			changes = append(changes, "locale "+quoteEmpty(c.Locale))
+		}
+		if len(changes) > 0 {
+			now := db.cfg.Now().UTC()
+			c.Version++
+			c.UpdatedAt = now
+			if err := t.saveContact(c); err != nil {
+				return err
+			}
+			r := prefsync.ChainRecord{Kind: prefsync.KindContact, ContactID: c.ID, Status: prefsync.Applied,
+				StatusReason: "set " + strings.Join(changes, ", "), OccurredAt: now, ReceivedAt: now,
+				Source: prefsync.Source{System: in.Source.System, Touchpoint: in.Source.Touchpoint}, Version: c.Version}
+			var ext *prefsync.ExternalID
+			if len(in.ExternalIDs) > 0 {
+				ext = &in.ExternalIDs[0]
+			}
+			p := &prefsync.Personal{Subject: prefsync.Subject{Email: in.Email, Phone: in.Phone, ExternalID: ext}, Actor: in.Source.Actor}
+			if _, err := t.appendAudit(&r, p); err != nil {
+				return err
+			}
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}
+
+// FindContact implements prefsync.Store.
+func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefsync.Contact, error) {
+	var ident prefsync.Identifier
+	switch {
+	case f.ID != nil:
+		return loadContact(ctx, db.pool, *f.ID, false)
+	case f.Email != nil:
+		ident = prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: *f.Email}
+	case f.Phone != nil:
+		ident = prefsync.Identifier{Kind: prefsync.IdentifierPhone, Value: *f.Phone}
+	case f.ExternalID != nil:
+		ident = prefsync.Identifier{Kind: prefsync.IdentifierExternal, Value: prefsync.ExternalValue(*f.ExternalID)}
+	default:
+		return nil, prefsync.FieldErrorf("", "no identifier to find a contact by")
+	}
+	id, err := findByIdentifiers(ctx, db.pool, []prefsync.Identifier{ident})
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact has that %s", ident.Kind)
+	}
+	return loadContact(ctx, db.pool, id, false)
+}
+
+// MergedContacts implements prefsync.Store.
+func (db *DB) MergedContacts(ctx context.Context) (map[string]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("merged contacts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var from, into int64
+		if err := rows.Scan(&from, &into); err != nil {
+			return nil, err
+		}
+		out[idOf(from)] = idOf(into)
+	}
+	return out, rows.Err()
+}
+
+// CountContacts implements prefsync.Store.
+func (db *DB) CountContacts(ctx context.Context) (int, error) {
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM contacts WHERE merged_into IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count contacts: %w", err)
+	}
+	return n, nil
+}
+
+// EachContact implements prefsync.Store: contacts and identifiers read side by side,
+// both in contact order, in one snapshot.
+func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error) error {
+	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(ptx pgx.Tx) error {
+		ids := map[int64][][2]string{}
+		rows, err := ptx.Query(ctx, `SELECT i.contact_id, i.kind, i.value FROM identifiers i`)
+		if err != nil {
+			return fmt.Errorf("each contact identifiers: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var kind, value string
+			if err := rows.Scan(&id, &kind, &value); err != nil {
+				rows.Close()
+				return err
+			}
+			ids[id] = append(ids[id], [2]string{kind, value})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = ptx.Query(ctx, `SELECT id, jurisdiction, locale, version, state, created_at, updated_at
+			FROM contacts WHERE merged_into IS NULL ORDER BY id`)
+		if err != nil {
+			return fmt.Errorf("each contact: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c := &prefsync.Contact{}
+			var id int64
+			var state []byte
+			var created, updated time.Time
+			if err := rows.Scan(&id, &c.Jurisdiction, &c.Locale, &c.Version, &state, &created, &updated); err != nil {
+				return err
+			}
+			c.ID, c.CreatedAt, c.UpdatedAt = idOf(id), created.UTC(), updated.UTC()
+			if c.State, err = prefsync.ParseState(state); err != nil {
+				return fmt.Errorf("contact %s: %w", c.ID, err)
+			}
+			for _, kv := range ids[id] {
+				addIdentifier(c, kv[0], kv[1])
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// MergeContacts implements prefsync.Store.
+func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync.Source, now time.Time) (*prefsync.Contact, error) {
+	var out *prefsync.Contact
+	err := db.writeChained(ctx, func(t *tx) error {
+		a, err := loadContact(t.ctx, t, into, true)
+		if err != nil {
+			return err
+		}
+		b, err := loadContact(t.ctx, t, from, true)
+		if err != nil {
+			return prefsync.WithFieldPrefix(err, "contact_id")
+		}
+		if a.ID == b.ID {
+			return prefsync.FieldErrorf("contact_id", "the contacts are already one")
+		}
+		a.State = prefsync.Merge(a.State, b.State)
+		if a.Jurisdiction == "" {
+			a.Jurisdiction = b.Jurisdiction
+		}
+		if a.Locale == "" {
+			a.Locale = b.Locale
+		}
+		a.Version = max(a.Version, b.Version) + 1
+		a.UpdatedAt = now
+		if _, err := t.Exec(t.ctx, `UPDATE identifiers SET contact_id = $1 WHERE contact_id = $2`, num(a.ID), num(b.ID)); err != nil {
+			return fmt.Errorf("move identifiers: %w", err)
+		}
+		for _, id := range b.Identifiers() {
+			addIdentifier(a, id.Kind, id.Value)
+		}
+		if _, err := t.Exec(t.ctx, `UPDATE contacts SET merged_into = $1, updated_at = $2 WHERE id = $3`, num(a.ID), now, num(b.ID)); err != nil {
+			return fmt.Errorf("mark merged: %w", err)
+		}
+		if err := t.saveContact(a); err != nil {
+			return err
+		}
+		var seq int64
+		for _, c := range []*prefsync.Contact{b, a} {
+			r := prefsync.ChainRecord{Kind: prefsync.KindMerge, ContactID: c.ID, Status: prefsync.Applied,
+				StatusReason: "merged " + b.ID + " into " + a.ID, OccurredAt: now, ReceivedAt: now, Source: src, Version: a.Version}
+			if seq, err = t.appendAudit(&r, nil); err != nil {
+				return err
+			}
+		}
+		if err := t.fanOut(seq, a, prefsync.Scope{Channel: prefsync.Any, Topic: prefsync.Any}, src.System,
+			func() ([]byte, error) { return prefsync.NewMergeChange(a, b.ID, seq, now) }); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,280 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"prefsync"
+)
+
+// ApplyEvents implements prefsync.Store.
+func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
+	var results []prefsync.EventResult
+	var changed []*prefsync.Contact
+	err := db.writeChained(ctx, func(t *tx) error {
+		var err error
+		results, changed, err = t.applyEvents(events)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return results, changed, nil
+}
+
+func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
+	cache := map[string]*prefsync.Contact{}
+	dirty := map[string]bool{}
+	var order []*prefsync.Contact
+	touch := func(c *prefsync.Contact) {
+		if !dirty[c.ID] {
+			dirty[c.ID] = true
+			order = append(order, c)
+		}
+	}
+	results := make([]prefsync.EventResult, len(events))
+	for i := range events {
+		ev := &events[i]
+		first, firstContact, err := t.seenIdempotencyKey(ev)
+		if err != nil {
+			return nil, nil, err
+		}
+		var c *prefsync.Contact
+		var attached bool
+		if first != 0 {
+			c, _, err = t.contactFor(firstContact, nil, cache)
+		} else {
+			c, attached, err = t.contactFor(ev.Subject.ContactID, ev.Subject.Identifiers(), cache)
+		}
+		if err != nil {
+			return nil, nil, prefsync.WithFieldPrefix(err, fmt.Sprintf("events[%d].subject", i))
+		}
+		if attached {
+			touch(c)
+		}
+		status, reason := prefsync.Duplicate, fmt.Sprintf("%s: first recorded as entry %d", prefsync.ReasonDuplicateIdempotency, first)
+		if first == 0 {
+			status, reason = c.State.Apply(ev, t.next, t.db.cfg.ConflictWindow)
+		}
+		if status == prefsync.Applied {
+			c.Version++
+			c.UpdatedAt = t.db.cfg.Now().UTC()
+			touch(c)
+		}
+		r := prefsync.NewChainRecord(ev, c.ID, status, reason, c.Version)
+		seq, err := t.appendAudit(&r, prefsync.PersonalOf(ev))
+		if err != nil {
+			return nil, nil, err
+		}
+		if status == prefsync.Applied {
+			if err := t.fanOut(seq, c, ev.Scope, ev.Source.System, func() ([]byte, error) { return prefsync.NewChange(ev, c, seq) }); err != nil {
+				return nil, nil, err
+			}
+		}
+		results[i] = prefsync.EventResult{Status: status, Reason: reason, ContactID: c.ID, Version: c.Version, Seq: seq}
+	}
+	for _, c := range order {
+		if err := t.saveContact(c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return results, order, nil
+}
+
+func idempotencyKey(system, key string) *string {
+	if key == "" {
+		return nil
+	}
+	k := system + "\x1f" + key
+	return &k
+}
+
+// seenIdempotencyKey returns the audit entry and contact of the first event with ev's
+// key, or 0 and "". The chain's head lock orders writers, so the answer holds until
+// commit.
+func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
+	key := idempotencyKey(ev.Source.System, ev.IdempotencyKey)
+	if key == nil {
+		return 0, "", nil
+	}
+	var seq, contact int64
+	err := t.QueryRow(t.ctx, `SELECT seq, contact_id FROM audit WHERE idempotency_key = $1 AND status <> 'duplicate'`, *key).Scan(&seq, &contact)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, "", nil
+	case err != nil:
+		return 0, "", fmt.Errorf("idempotency key: %w", err)
+	}
+	return seq, idOf(contact), nil
+}
+
+// appendAudit chains a record after the head; its personal data is stored beside it.
+func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
+	r.Seq = t.next
+	var salt []byte
+	var personal *string
+	if p != nil {
+		salt = make([]byte, 16)
+		rand.Read(salt)
+		b, err := json.Marshal(p)
+		if err != nil {
+			return 0, err
+		}
+		s := string(b)
+		personal = &s
+		r.PersonalDigest = prefsync.PersonalDigest(salt, b)
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	hash := prefsync.ChainHash(t.head, body)
+	if _, err := t.Exec(t.ctx, `INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash, salt, personal)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		r.Seq, num(r.ContactID), string(r.Status), idempotencyKey(r.Source.System, r.IdempotencyKey), string(body), hash, salt, personal); err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
+	}
+	t.head, t.next = hash, t.next+1
+	return r.Seq, nil
+}
+
+// History implements prefsync.Store.
+func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEntry, error) {
+	c, err := loadContact(ctx, db.pool, contactID, false)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `
+		WITH RECURSIVE folded(id) AS (
+			SELECT $1::bigint
+			UNION SELECT contacts.id FROM contacts JOIN folded ON contacts.merged_into = folded.id
+		)
+		SELECT seq, body, personal FROM audit WHERE contact_id IN (SELECT id FROM folded) ORDER BY seq`, num(c.ID))
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", c.ID, err)
+	}
+	out := []prefsync.AuditEntry{}
+	var applied []int64
+	for rows.Next() {
+		var seq int64
+		var body string
+		var personal *string
+		if err := rows.Scan(&seq, &body, &personal); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var r prefsync.ChainRecord
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("history entry %d: %w", seq, err)
+		}
+		var p *prefsync.Personal
+		if personal != nil {
+			p = &prefsync.Personal{}
+			if err := json.Unmarshal([]byte(*personal), p); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("history entry %d: personal data: %w", seq, err)
+			}
+		}
+		e := r.Entry(p)
+		if e.Status == prefsync.Applied {
+			applied = append(applied, seq)
+		}
+		out = append(out, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	receipts, err := db.receipts(ctx, applied)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Deliveries = receipts[out[i].Seq]
+	}
+	return out, nil
+}
+
+// VerifyAudit implements prefsync.Store.
+func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
+	rows, err := db.pool.Query(ctx, `SELECT seq, contact_id, status, idempotency_key, body, hash, salt, personal FROM audit ORDER BY seq`)
+	if err != nil {
+		return prefsync.AuditReport{}, fmt.Errorf("verify audit: %w", err)
+	}
+	defer rows.Close()
+	var rep prefsync.AuditReport
+	var prev []byte
+	want := int64(1)
+	for rows.Next() {
+		var seq, contactNum int64
+		var status, body string
+		var key, personal *string
+		var hash, salt []byte
+		if err := rows.Scan(&seq, &contactNum, &status, &key, &body, &hash, &salt, &personal); err != nil {
+			return rep, err
+		}
+		if seq != want {
+			rep.BadSeq, rep.Problem = want, fmt.Sprintf("entry %d is missing", want)
+			return rep, nil
+		}
+		var data []byte
+		if personal != nil {
+			data = []byte(*personal)
+		}
+		next, err := prefsync.VerifyLink(prev, seq, []byte(body), hash, salt, data)
+		if err == nil {
+			var r prefsync.ChainRecord
+			json.Unmarshal([]byte(body), &r)
+			k := idempotencyKey(r.Source.System, r.IdempotencyKey)
+			if r.ContactID != idOf(contactNum) || string(r.Status) != status || (k == nil) != (key == nil) || (k != nil && *k != *key) {
+				err = fmt.Errorf("the row's contact, status or idempotency key differs from the chained content")
+			}
+		}
+		if err != nil {
+			rep.BadSeq, rep.Problem = seq, err.Error()
+			return rep, nil
+		}
+		prev, want = next, want+1
+		rep.Entries++
+	}
+	if err := rows.Err(); err != nil {
+		return rep, err
+	}
+	rep.OK, rep.Head = true, hex.EncodeToString(prev)
+	return rep, nil
+}
+
+// receipts returns what each destination made of the given changes, by audit entry.
+func (db *DB) receipts(ctx context.Context, seqs []int64) (map[int64][]prefsync.Receipt, error) {
+	out := map[int64][]prefsync.Receipt{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT seq, destination, status, attempts, delivered_at FROM deliveries
+		WHERE seq = ANY($1) ORDER BY seq, destination`, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("receipts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var r prefsync.Receipt
+		var delivered *int64
+		if err := rows.Scan(&seq, &r.Destination, &r.Status, &r.Attempts, &delivered); err != nil {
+			return nil, fmt.Errorf("receipts: %w", err)
+		}
+		if delivered != nil {
+			t := fromMS(*delivered)
+			r.DeliveredAt = &t
+		}
+		out[seq] = append(out[seq], r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,206 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"prefsync"
+)
+
+// CreateAPIKey implements prefsync.Store.
+func (db *DB) CreateAPIKey(ctx context.Context, k *prefsync.APIKey, bootstrap bool) (bool, error) {
+	created := false
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		created = false
+		if bootstrap {
+			tag, err := tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('bootstrapped', $1) ON CONFLICT (key) DO NOTHING`, k.CreatedAt.UTC().Format(time.RFC3339Nano))
+			if err != nil {
+				return fmt.Errorf("bootstrap: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				return nil
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO api_keys (id, name, scopes, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			k.ID, k.Name, strings.Join(k.Scopes, ","), k.Hash, k.CreatedAt); err != nil {
+			return fmt.Errorf("create key: %w", err)
+		}
+		created = true
+		return nil
+	})
+	if prefsync.ErrorCode(err) == prefsync.ECONFLICT {
+		err = prefsync.Errorf(prefsync.ECONFLICT, "that key already exists")
+	}
+	return created, err
+}
+
+// FindAPIKey implements prefsync.Store.
+func (db *DB) FindAPIKey(ctx context.Context, hash []byte) (*prefsync.APIKey, error) {
+	k := &prefsync.APIKey{Hash: hash}
+	var scopes string
+	err := db.pool.QueryRow(ctx, `SELECT id, name, scopes, created_at FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, hash).
+		Scan(&k.ID, &k.Name, &scopes, &k.CreatedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no such key")
+	case err != nil:
+		return nil, fmt.Errorf("find key: %w", err)
+	}
+	k.Scopes, k.CreatedAt = strings.Split(scopes, ","), k.CreatedAt.UTC()
+	return k, nil
+}
+
+// APIKeys implements prefsync.Store.
+func (db *DB) APIKeys(ctx context.Context) ([]*prefsync.APIKey, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	out := []*prefsync.APIKey{}
+	for rows.Next() {
+		k := &prefsync.APIKey{}
+		var scopes string
+		var revoked *time.Time
+		if err := rows.Scan(&k.ID, &k.Name, &scopes, &k.CreatedAt, &revoked); err != nil {
+			return nil, err
+		}
+		k.Scopes, k.CreatedAt = strings.Split(scopes, ","), k.CreatedAt.UTC()
+		if revoked != nil {
+			t := revoked.UTC()
+			k.RevokedAt = &t
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey implements prefsync.Store.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error {
+	return db.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, now, id)
+		if err != nil {
+			return fmt.Errorf("revoke key: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return prefsync.Errorf(prefsync.ENOTFOUND, "no unrevoked key %q", id)
+		}
+		return nil
+	})
+}
+
+// AddSuppression implements prefsync.Store.
+func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error {
+	return db.write(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source`,
+			s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("add suppression: %w", err)
+		}
+		return nil
+	})
+}
+
+// Suppressions implements prefsync.Store.
+func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) {
+	rows, err := db.pool.Query(ctx, `SELECT kind, address, reason, source, created_at FROM suppressions ORDER BY created_at, address`)
+	if err != nil {
+		return nil, fmt.Errorf("suppressions: %w", err)
+	}
+	defer rows.Close()
+	out := []prefsync.Suppression{}
+	for rows.Next() {
+		var s prefsync.Suppression
+		if err := rows.Scan(&s.Kind, &s.Address, &s.Reason, &s.Source, &s.CreatedAt); err != nil {
+			return nil, err
+		}
+		s.CreatedAt = s.CreatedAt.UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// LinkKeys implements prefsync.Store.
+func (db *DB) LinkKeys(ctx context.Context, first prefsync.LinkKey) ([]prefsync.LinkKey, error) {
+	b, _ := json.Marshal([]prefsync.LinkKey{first})
+	var data string
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('link_keys', $1) ON CONFLICT (key) DO NOTHING`, string(b)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'link_keys'`).Scan(&data)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("link keys: %w", err)
+	}
+	var keys []prefsync.LinkKey
+	if err := json.Unmarshal([]byte(data), &keys); err != nil || len(keys) == 0 {
+		return nil, fmt.Errorf("read link keys: stored keys do not parse")
+	}
+	return keys, nil
+}
+
+// CreateInbound implements prefsync.Store.
+func (db *DB) CreateInbound(ctx context.Context, in *prefsync.Inbound) error {
+	return db.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO inbounds (name, kind, config, secret, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (name) DO NOTHING`, in.Name, in.Kind, string(in.Config), in.Secret, in.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("create source %s: %w", in.Name, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &prefsync.Error{Code: prefsync.ECONFLICT, Field: "name", Message: fmt.Sprintf("source %q exists", in.Name)}
+		}
+		return nil
+	})
+}
+
+// Inbounds implements prefsync.Store.
+func (db *DB) Inbounds(ctx context.Context) ([]*prefsync.Inbound, error) {
+	rows, err := db.pool.Query(ctx, `SELECT name, kind, config, secret, created_at FROM inbounds ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("read sources: %w", err)
+	}
+	defer rows.Close()
+	out := []*prefsync.Inbound{}
+	for rows.Next() {
+		in := &prefsync.Inbound{}
+		var config string
+		if err := rows.Scan(&in.Name, &in.Kind, &config, &in.Secret, &in.CreatedAt); err != nil {
+			return nil, fmt.Errorf("read sources: %w", err)
+		}
+		in.Config, in.CreatedAt = []byte(config), in.CreatedAt.UTC()
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// DeleteInbound implements prefsync.Store.
+func (db *DB) DeleteInbound(ctx context.Context, name string) error {
+	n, err := db.update(ctx, `DELETE FROM inbounds WHERE name = $1`, name)
+	if err == nil && n == 0 {
+		return prefsync.Errorf(prefsync.ENOTFOUND, "no source %q", name)
+	}
+	return err
+}
+
+// update runs one statement and returns how many rows it changed.
+func (db *DB) update(ctx context.Context, query string, args ...any) (int, error) {
+	var n int64
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, query, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write: %w", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,143 @@
+// Package postgres is prefsync's PostgreSQL store: the same contract as the embedded
+// store, for several hub processes sharing one database. Writers that append to the
+// audit trail serialize on the chain's head row, so the chain, contact versions and
+// idempotency keys stay exact across processes.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"prefsync"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// Config configures the store.
+type Config struct {
+	// DSN is the database's postgres:// URL.
+	DSN string
+	// ConflictWindow is rule 1's tie window.
+	ConflictWindow time.Duration
+	// Now is injected for tests; it defaults to the clock.
+	Now func() time.Time
+}
+
+// DB is the PostgreSQL store.
+type DB struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	storeID string
+}
+
+var _ prefsync.Store = (*DB)(nil)
+
+// Open connects and migrates. Two processes starting together migrate one at a time.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	pc, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	db := &DB{cfg: cfg, pool: pool}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'store_id'`).Scan(&db.storeID); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("read store id: %w", err)
+	}
+	return db, nil
+}
+
+// Close releases the connections.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// migrationLock is the advisory lock migrations hold.
+const migrationLock = 0x70726566 // "pref"
+
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return fmt.Errorf("migrate: lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		for _, name := range names {
+			v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migration/"), "_", 2)[0])
+			if err != nil {
+				return fmt.Errorf("migration %s: name must start with its number", name)
+			}
+			var done bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, v).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, db.cfg.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// write runs fn in a transaction and commits it. An unreachable database is
+// EUNAVAILABLE: the request fails fast and can be retried.
+func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, db.pool, fn)
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	switch {
+	case err == nil, prefsync.ErrorCode(err) != prefsync.EINTERNAL:
+		return err
+	case errors.As(err, &ce), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return prefsync.Errorf(prefsync.EUNAVAILABLE, "the database is unreachable")
+	case errors.As(err, &pe) && pe.Code == "23505":
+		return &prefsync.Error{Code: prefsync.ECONFLICT, Message: "it exists already"}
+	}
+	return err
+}
+
+func num(id string) int64 {
+	n, _ := prefsync.ContactNumber(id)
+	return int64(n)
+}
+
+func idOf(n int64) string { return prefsync.ContactIDFromNumber(uint64(n)) }
