@@ -18,11 +18,11 @@ type Choice struct {
 	Decider *ScopeState
 }
 
-// ChoiceOf reads a contact's choice for a concrete scope from its state: an opt-out of
-// any covering scope turns it off (rule 3); otherwise an opt-in of a covering scope, or
-// the jurisdiction's default (rule 4), turns it on. Pauses are not choices of topics,
-// and are shown apart.
-func (d *Dictionary) ChoiceOf(c *Contact, s Scope) Choice {
+// ChoiceOf reads a contact's choice for a concrete scope at now from its state: an
+// opt-out of any covering scope turns it off (rule 3); otherwise an opt-in of a covering
+// scope that has not expired (implied consent lapses, rule 4), or the jurisdiction's
+// default, turns it on. Pauses are not choices of topics, and are shown apart.
+func (d *Dictionary) ChoiceOf(c *Contact, s Scope, now time.Time) Choice {
 	ch := Choice{Scope: s}
 	if d.TopicKind(s.Topic) == Transactional {
 		ch.On, ch.Fixed = true, true
@@ -32,7 +32,7 @@ func (d *Dictionary) ChoiceOf(c *Contact, s Scope) Choice {
 	for _, cs := range covering(s) {
 		x := c.State.Find(cs)
 		switch {
-		case x == nil:
+		case x == nil, d.expired(c, x, now):
 		case x.State == OptedOut:
 			ch.Decider = x
 			return ch
@@ -45,15 +45,23 @@ func (d *Dictionary) ChoiceOf(c *Contact, s Scope) Choice {
 	return ch
 }
 
+// expired reports whether x is an implied opt-in past its jurisdiction's expiry.
+func (d *Dictionary) expired(c *Contact, x *ScopeState, now time.Time) bool {
+	exp := d.policyOf(c.Jurisdiction).expiry
+	return x.State == OptedIn && x.Method != Explicit && exp > 0 && !x.OccurredAt.Add(exp).After(now)
+}
+
 // PreferenceEvents turns the choices made on a preference page (want: on or off for
 // each switchable scope shown) into the events that make them so, and nothing more:
 // unchanged scopes get no event. Turning a topic on under a broader opt-out (after
 // "unsubscribe from all") opts back in to that broader scope, explicitly, and keeps off
 // every other shown scope under it that is not wanted.
-func (d *Dictionary) PreferenceEvents(c *Contact, want map[Scope]bool) []EventInput {
+func (d *Dictionary) PreferenceEvents(c *Contact, want map[Scope]bool, now time.Time) []EventInput {
 	states := map[Scope]State{}
-	for _, s := range c.State.Scopes {
-		states[s.Scope()] = s.State
+	for i, s := range c.State.Scopes {
+		if !d.expired(c, &c.State.Scopes[i], now) { // a lapsed opt-in counts for nothing
+			states[s.Scope()] = s.State
+		}
 	}
 	var out []EventInput
 	set := func(s Scope, st State) {

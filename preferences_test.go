@@ -48,7 +48,7 @@ func TestPreferenceEvents(t *testing.T) {
 		{"StillOffUnderBroaderOptOut", contact("US", out("email", "*", OptedOut)), emailTopics(), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := d.PreferenceEvents(tc.c, tc.want)
+			got := d.PreferenceEvents(tc.c, tc.want, at.Add(time.Hour))
 			if len(got) != len(tc.evs) {
 				t.Fatalf("events = %+v, want %+v", got, tc.evs)
 			}
@@ -64,7 +64,7 @@ func TestPreferenceEvents(t *testing.T) {
 				c.State.put(ScopeState{Channel: e.Channel, Topic: e.Topic, State: e.State, OccurredAt: at.Add(time.Hour)})
 			}
 			for s, want := range tc.want {
-				if ch := d.ChoiceOf(&c, s); ch.On != want {
+				if ch := d.ChoiceOf(&c, s, at.Add(time.Hour)); ch.On != want {
 					t.Errorf("after the events %v is %v, want %v", s, ch.On, want)
 				}
 			}
@@ -80,7 +80,7 @@ func TestPreferenceEventsLeaveOthersOff(t *testing.T) {
 	c := &Contact{ID: "c_0000000000001", Jurisdiction: "DE"}
 	c.State.put(ScopeState{Channel: "*", Topic: "*", State: OptedOut})
 	want := map[Scope]bool{{"email", "newsletter"}: true, {"email", "promotions"}: false, {"email", "events"}: false, {"email", "product_updates"}: false}
-	evs := d.PreferenceEvents(c, want)
+	evs := d.PreferenceEvents(c, want, time.Now())
 	if len(evs) == 0 || evs[0].Channel != Any || evs[0].Topic != Any || evs[0].State != OptedIn {
 		t.Fatalf("events = %+v", evs)
 	}
@@ -88,7 +88,7 @@ func TestPreferenceEventsLeaveOthersOff(t *testing.T) {
 		c.State.put(ScopeState{Channel: e.Channel, Topic: e.Topic, State: e.State})
 	}
 	for _, q := range d.Queries() {
-		got := d.ChoiceOf(c, q.Scope)
+		got := d.ChoiceOf(c, q.Scope, time.Now())
 		wantOn, shown := want[q.Scope]
 		if got.Fixed {
 			continue
@@ -102,18 +102,43 @@ func TestPreferenceEventsLeaveOthersOff(t *testing.T) {
 func TestChoiceOf(t *testing.T) {
 	d := DefaultDictionary()
 	c := &Contact{Jurisdiction: "DE"}
-	c.State.put(ScopeState{Channel: "email", Topic: "newsletter", State: OptedIn})
-	if ch := d.ChoiceOf(c, Scope{"email", "newsletter"}); !ch.On || ch.Decider == nil {
+	c.State.put(ScopeState{Channel: "email", Topic: "newsletter", State: OptedIn, Method: Explicit})
+	if ch := d.ChoiceOf(c, Scope{"email", "newsletter"}, time.Now()); !ch.On || ch.Decider == nil {
 		t.Errorf("opted in: %+v", ch)
 	}
-	if ch := d.ChoiceOf(c, Scope{"email", "promotions"}); ch.On || ch.Decider != nil {
+	if ch := d.ChoiceOf(c, Scope{"email", "promotions"}, time.Now()); ch.On || ch.Decider != nil {
 		t.Errorf("no consent in DE: %+v", ch)
 	}
-	if ch := d.ChoiceOf(c, Scope{"email", "account"}); !ch.On || !ch.Fixed {
+	if ch := d.ChoiceOf(c, Scope{"email", "account"}, time.Now()); !ch.On || !ch.Fixed {
 		t.Errorf("transactional: %+v", ch)
 	}
 	c.State.put(ScopeState{Channel: "*", Topic: "*", State: OptedOut})
-	if ch := d.ChoiceOf(c, Scope{"email", "newsletter"}); ch.On || ch.Decider.Channel != "*" {
+	if ch := d.ChoiceOf(c, Scope{"email", "newsletter"}, time.Now()); ch.On || ch.Decider.Channel != "*" {
 		t.Errorf("under an opt-out of everything: %+v", ch)
+	}
+}
+
+// TestChoiceOfExpiry: implied consent lapses (CASL, 730 days in the built-in
+// dictionary); explicit consent does not.
+func TestChoiceOfExpiry(t *testing.T) {
+	d := DefaultDictionary()
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &Contact{Jurisdiction: "CA"}
+	c.State.put(ScopeState{Channel: "email", Topic: "newsletter", State: OptedIn, Method: Implicit, OccurredAt: at})
+	c.State.put(ScopeState{Channel: "email", Topic: "events", State: OptedIn, Method: Explicit, OccurredAt: at})
+	now := at.Add(731 * 24 * time.Hour)
+	if ch := d.ChoiceOf(c, Scope{"email", "newsletter"}, now); ch.On {
+		t.Error("implied consent still on after 731 days in CA")
+	}
+	if ch := d.ChoiceOf(c, Scope{"email", "newsletter"}, at.Add(24*time.Hour)); !ch.On {
+		t.Error("implied consent off after a day")
+	}
+	if ch := d.ChoiceOf(c, Scope{"email", "events"}, now); !ch.On {
+		t.Error("explicit consent lapsed")
+	}
+	// A page that shows the lapsed topic off, saved unchanged, writes nothing.
+	want := map[Scope]bool{{"email", "newsletter"}: false, {"email", "events"}: true, {"email", "promotions"}: false, {"email", "product_updates"}: true}
+	if evs := d.PreferenceEvents(c, want, now); len(evs) != 0 {
+		t.Errorf("unchanged page wrote %+v", evs)
 	}
 }

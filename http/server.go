@@ -78,8 +78,9 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("GET", "/v1/contacts/{id}", prefsync.ScopeContactsRead, s.handleGetContact)
 	s.handle("GET", "/v1/contacts/{id}/history", prefsync.ScopeContactsRead, s.handleHistory)
 	s.handle("POST", "/v1/contacts/{id}/merge", prefsync.ScopeContactsWrite, s.handleMerge)
-	s.handle("GET", "/v1/contacts/{id}/list-unsubscribe", prefsync.ScopeContactsRead, s.handleListUnsubscribe)
-	s.handle("GET", "/v1/contacts/{id}/preference-link", prefsync.ScopeContactsRead, s.handlePreferenceLink)
+	// Links let their holder write changes, so making them takes the right to write.
+	s.handle("GET", "/v1/contacts/{id}/list-unsubscribe", prefsync.ScopeEventsWrite, s.handleListUnsubscribe)
+	s.handle("GET", "/v1/contacts/{id}/preference-link", prefsync.ScopeEventsWrite, s.handlePreferenceLink)
 	s.handle("POST", "/v1/suppressions", prefsync.ScopeEventsWrite, s.handleAddSuppression)
 	s.handle("GET", "/v1/suppressions", prefsync.ScopeContactsRead, s.handleSuppressions)
 	s.handle("POST", "/v1/sources", prefsync.ScopeAdmin, s.handleCreateSource)

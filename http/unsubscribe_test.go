@@ -17,7 +17,7 @@ func TestListUnsubscribe(t *testing.T) {
 	}
 	id := ev.Results[0].ContactID
 	var out map[string]string
-	if code := h.do("GET", "/v1/contacts/"+id+"/list-unsubscribe?topic=newsletter", h.key(prefsync.ScopeContactsRead), nil, &out); code != 200 {
+	if code := h.do("GET", "/v1/contacts/"+id+"/list-unsubscribe?topic=newsletter", h.key(prefsync.ScopeEventsWrite), nil, &out); code != 200 {
 		t.Fatalf("list-unsubscribe = %d %v", code, out)
 	}
 	if out["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click" {
@@ -51,8 +51,8 @@ func TestListUnsubscribe(t *testing.T) {
 			}
 		})
 	}
-	if code := h.do("GET", "/v1/contacts/"+id+"/list-unsubscribe", h.key(prefsync.ScopeCheck), nil, nil); code != 403 {
-		t.Errorf("with a check-only key: %d", code)
+	if code := h.do("GET", "/v1/contacts/"+id+"/list-unsubscribe", h.key(prefsync.ScopeCheck, prefsync.ScopeContactsRead), nil, nil); code != 403 {
+		t.Errorf("with a key that may not write: %d", code)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -102,21 +101,21 @@ type Handler struct {
 	// MaxBody caps a callback's body.
 	MaxBody int64
 
-	mux   *http.ServeMux
-	mu    sync.Mutex
-	cache map[string]cached
+	mux     *http.ServeMux
+	mu      sync.Mutex
+	sources map[string]cached // every source by name, as read at loaded
+	loaded  time.Time
 }
 
 type cached struct {
 	source   *prefsync.Inbound
 	receiver Receiver
-	expires  time.Time
 }
 
 // NewHandler returns the handler of the sources' URLs.
 func NewHandler(hub *prefsync.Hub, adapters Adapters, publicURL string, logger *slog.Logger) *Handler {
 	h := &Handler{Hub: hub, Adapters: adapters, PublicURL: strings.TrimRight(publicURL, "/"), Logger: logger,
-		MaxBody: 1 << 20, mux: http.NewServeMux(), cache: map[string]cached{}}
+		MaxBody: 1 << 20, mux: http.NewServeMux()}
 	for _, p := range []string{"/in/{name}", "/in/{name}/{secret}"} {
 		h.mux.HandleFunc("POST "+p, h.receive)
 		// Some providers (Mailchimp) check a URL with a GET before they use it.
@@ -130,54 +129,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // source finds the source a request names and checks its secret; every failure is the
 // same 404, so a URL reveals nothing about which sources exist.
 func (h *Handler) source(r *http.Request) (*prefsync.Inbound, Receiver, error) {
-	name := r.PathValue("name")
 	secret := r.PathValue("secret")
 	if secret == "" {
 		_, secret, _ = r.BasicAuth()
 	}
-	c, err := h.lookup(r.Context(), name)
+	all, err := h.load(r.Context())
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.source == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(c.source.Secret)) != 1 {
+	c, ok := all[r.PathValue("name")]
+	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(c.source.Secret)) != 1 {
 		return nil, nil, prefsync.Errorf(prefsync.ENOTFOUND, "no such source")
 	}
 	return c.source, c.receiver, nil
 }
 
-// lookup returns a source and its receiver, read from the store at most every few
-// seconds: a callback does not cost a query.
-func (h *Handler) lookup(ctx context.Context, name string) (cached, error) {
+// load returns every source with its receiver, read from the store at most every few
+// seconds whatever names requests make up: a callback does not cost a query.
+func (h *Handler) load(ctx context.Context) (map[string]cached, error) {
 	now := time.Now()
 	h.mu.Lock()
-	c, ok := h.cache[name]
-	h.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c, nil
+	defer h.mu.Unlock()
+	if h.sources != nil && now.Sub(h.loaded) < 5*time.Second {
+		return h.sources, nil
 	}
 	all, err := h.Hub.Store.Inbounds(ctx)
 	if err != nil {
-		return cached{}, err
+		return nil, err
 	}
-	c = cached{expires: now.Add(5 * time.Second)}
+	sources := map[string]cached{}
 	for _, in := range all {
-		if in.Name != name {
-			continue
-		}
 		ad, ok := h.Adapters[in.Kind]
 		if !ok {
-			return cached{}, fmt.Errorf("source %s: no adapter of kind %q", name, in.Kind)
+			h.Logger.Error("source of an unknown kind", "source", in.Name, "kind", in.Kind)
+			continue
 		}
 		rc, err := ad.Configure(in.Config)
 		if err != nil {
-			return cached{}, fmt.Errorf("source %s: %w", name, err)
+			h.Logger.Error("source config", "source", in.Name, "err", err)
+			continue
 		}
-		c.source, c.receiver = in, rc
+		sources[in.Name] = cached{source: in, receiver: rc}
 	}
-	h.mu.Lock()
-	h.cache[name] = c
-	h.mu.Unlock()
-	return c, nil
+	h.sources, h.loaded = sources, now
+	return sources, nil
 }
 
 func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
@@ -218,15 +213,27 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 }
 
 // record writes what a callback said: its events in one batch, all or none, then its
-// suppressions.
+// suppressions. A suppression whose address does not read is left out (and logged)
+// before anything is written, so a provider's retry never meets a half-written batch.
 func (h *Handler) record(ctx context.Context, source string, res *Result) error {
+	var sups []prefsync.Suppression
+	for _, s := range res.Suppressions {
+		if _, err := h.Hub.Normalizer.Email(s.Address); err != nil {
+			if _, err := h.Hub.Normalizer.Phone(s.Address); err != nil {
+				h.Logger.Warn("suppression of an address that does not read, left out", "source", source)
+				res.Ignored++
+				continue
+			}
+		}
+		s.Source = source
+		sups = append(sups, s)
+	}
 	if len(res.Events) > 0 {
 		if _, err := h.Hub.Ingest(ctx, res.Events, source); err != nil {
 			return err
 		}
 	}
-	for _, s := range res.Suppressions {
-		s.Source = source
+	for _, s := range sups {
 		if _, err := h.Hub.Suppress(ctx, s); err != nil {
 			return err
 		}

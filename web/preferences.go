@@ -83,28 +83,26 @@ func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error
 			if d.ValidateScope(s) != nil {
 				continue
 			}
-			choice := d.ChoiceOf(c, s)
+			choice := d.ChoiceOf(c, s, p.Hub.Now())
 			tv := topicView{ID: ch.Name + "-" + t.Name, Key: ch.Name + ":" + t.Name, Label: described(t.Descriptions, lang, t.Name),
 				On: choice.On, Fixed: choice.Fixed}
 			if f := described(t.Frequency, lang, ""); f != "" {
 				tv.Frequency = text(lang, "frequency", f)
 			}
 			// An address that is suppressed (a hard bounce, a complaint) gets nothing, whatever
-			// was chosen: the page says so rather than show a switch that does nothing.
-			if q, err := d.Query(s.Channel, s.Topic); err == nil {
-				dec := p.Hub.Index.Check(&q, &prefsync.Subject{ContactID: c.ID}, p.Hub.Now().Unix())
-				if reason, ok := strings.CutPrefix(dec.Reason, prefsync.ReasonSuppressed); ok {
-					tv.On, tv.Why = false, text(lang, "why_suppressed", strings.ReplaceAll(reason, "_", " "))
-					cv.Topics = append(cv.Topics, tv)
-					continue
-				}
+			// was chosen: the page says so, and offers no switch (saving it would write
+			// choices the person did not make).
+			if reason, ok := p.suppressed(c, s); ok {
+				tv.On, tv.Fixed, tv.Why = false, true, text(lang, "why_suppressed", strings.ReplaceAll(reason, "_", " "))
+				cv.Topics = append(cv.Topics, tv)
+				continue
 			}
 			switch {
 			case choice.Fixed:
 				tv.Why = text(lang, "always")
 			case !choice.On && choice.Decider != nil:
 				tv.Why = text(lang, "why_out", p.scopeText(lang, choice.Decider.Scope()), choice.Decider.OccurredAt.UTC().Format(dateFormat))
-			case choice.On && choice.Decider != nil:
+			case choice.On && choice.Decider != nil && choice.Decider.Method == prefsync.Explicit:
 				tv.Why = text(lang, "why_in", choice.Decider.OccurredAt.UTC().Format(dateFormat))
 			case !choice.On:
 				tv.Why = text(lang, "why_consent")
@@ -139,6 +137,17 @@ func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error
 			What: fmt.Sprintf("%s %s (%s, %s)", p.scopeText(lang, prefsync.Scope{Channel: e.Channel, Topic: e.Topic}), what, e.Source.Touchpoint, e.Source.System)})
 	}
 	return v, nil
+}
+
+// suppressed reports whether the contact's address for s's channel is suppressed, and
+// why.
+func (p *Pages) suppressed(c *prefsync.Contact, s prefsync.Scope) (string, bool) {
+	q, err := p.Hub.Dict.Query(s.Channel, s.Topic)
+	if err != nil {
+		return "", false
+	}
+	dec := p.Hub.Index.Check(&q, &prefsync.Subject{ContactID: c.ID}, p.Hub.Now().Unix())
+	return strings.CutPrefix(dec.Reason, prefsync.ReasonSuppressed)
 }
 
 // brand is the configured brand, with the default colour.
@@ -274,12 +283,16 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 				want[s] = true
 			}
 		}
+		// Only switches the page offers count: not transactional topics, not a suppressed
+		// address's, not made-up scopes.
 		for s := range want {
-			if p.Hub.Dict.ValidateScope(s) != nil || s.Channel == prefsync.Any || s.Topic == prefsync.Any {
+			_, suppressed := p.suppressed(c, s)
+			if p.Hub.Dict.ValidateScope(s) != nil || s.Channel == prefsync.Any || s.Topic == prefsync.Any ||
+				p.Hub.Dict.TopicKind(s.Topic) == prefsync.Transactional || suppressed {
 				delete(want, s)
 			}
 		}
-		evs = p.Hub.Dict.PreferenceEvents(c, want)
+		evs = p.Hub.Dict.PreferenceEvents(c, want, now)
 	case action == "all_off":
 		evs = []prefsync.EventInput{{Channel: prefsync.Any, Topic: prefsync.Any, State: prefsync.OptedOut}}
 	case strings.HasPrefix(action, "off:"):

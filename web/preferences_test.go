@@ -243,8 +243,19 @@ func TestSuppressedAddressShown(t *testing.T) {
 	if _, err := h.hub.Suppress(context.Background(), prefsync.Suppression{Address: "ana@example.com", Reason: prefsync.SuppressedHardBounce, Source: "esp"}); err != nil {
 		t.Fatal(err)
 	}
-	_, page := h.page(h.prefLink(id))
-	if strings.Contains(page, `value="email:newsletter" checked`) || !strings.Contains(page, "Off: we cannot send to this address (hard bounce).") {
-		t.Error("the page does not show that the address is suppressed")
+	path := h.prefLink(id)
+	_, page := h.page(path)
+	if strings.Contains(page, `value="email:newsletter"`) || !strings.Contains(page, "Off: we cannot send to this address (hard bounce).") {
+		t.Error("the page offers a switch for a suppressed address, or does not say why")
+	}
+	// Saving the page as it is writes nothing: not even a forged switch of the
+	// suppressed address.
+	before := len(h.history(id))
+	h.step(time.Minute)
+	if code, _ := h.postForm(path, url.Values{"csrf": {csrf(t, page)}, "action": {"save"}, "shown": {"email:newsletter", "email:account"}}); code != 200 {
+		t.Fatal(code)
+	}
+	if n := len(h.history(id)); n != before {
+		t.Errorf("saving a suppressed address's page wrote %d entries", n-before)
 	}
 }

@@ -41,8 +41,12 @@ func (l *limiter) allow(key string, now time.Time) bool {
 		return false
 	}
 	l.uses[key] = append(recent, now)
-	if len(l.uses) > 100_000 { // bounded memory: forget everyone when it fills
-		clear(l.uses)
+	if len(l.uses) > 100_000 { // bounded memory: forget those whose window has passed
+		for k, ts := range l.uses {
+			if now.Sub(ts[len(ts)-1]) >= l.window {
+				delete(l.uses, k)
+			}
+		}
 	}
 	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"prefsync"
 	"prefsync/identifier"
+	"prefsync/postgres"
 	"prefsync/sqlite"
 	"prefsync/web"
 )
@@ -190,7 +191,11 @@ func (c *Config) open(ctx context.Context, create bool) (*prefsync.Dictionary, p
 		return nil, nil, err
 	}
 	if strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://") {
-		return nil, nil, fmt.Errorf("--database: the PostgreSQL store is not part of this build yet; use a file path")
+		store, err := postgres.Open(ctx, postgres.Config{DSN: c.Database, ConflictWindow: dict.ConflictWindowDuration()})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--database: PostgreSQL: %w", err)
+		}
+		return dict, store, nil
 	}
 	store, err := sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration(), MustExist: !create})
 	return dict, store, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"prefsync/inbound/twilio"
+	"prefsync/postgres/pgtest"
 )
 
 type running struct {
@@ -169,7 +170,7 @@ func TestBadConfig(t *testing.T) {
 		{"MissingDictionary", []string{"--database", filepath.Join(dir, "a.db"), "--dictionary", filepath.Join(dir, "none.json")}, "dictionary"},
 		{"BadLogFormat", []string{"--log-format", "xml"}, "log-format"},
 		{"BadPublicURL", []string{"--public-url", "ftp://x"}, "public-url"},
-		{"Postgres", []string{"--database", "postgres://localhost/test"}, "PostgreSQL"},
+		{"PostgresUnreachable", []string{"--database", "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "PostgreSQL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &Program{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
@@ -244,5 +245,41 @@ func TestSMSStopEndToEnd(t *testing.T) {
 	}
 	if r := chk["results"].([]any)[0].(map[string]any); r["allowed"] != true {
 		t.Errorf("transactional SMS after STOP: %v", r)
+	}
+}
+
+// TestPostgresEndToEnd runs the real server on PostgreSQL: an opt-out written, checked,
+// and still there after a restart.
+func TestPostgresEndToEnd(t *testing.T) {
+	const admin = "e2e-admin-key-0123456789"
+	env := map[string]string{"PREFSYNC_BOOTSTRAP_ADMIN_KEY": admin, "PREFSYNC_DATABASE": pgtest.DSN(t)}
+	srv := start(t, env)
+	if code, res := call(t, "POST", srv.url+"/v1/events", admin, `{"subject":{"email":"ana@example.com"},"channel":"email","topic":"*","state":"opted_out"}`); code != 200 {
+		t.Fatalf("event: %d %v", code, res)
+	}
+	srv.stop()
+	srv = start(t, env)
+	defer srv.stop()
+	_, chk := call(t, "POST", srv.url+"/v1/check", admin, `{"channel":"email","topic":"newsletter","recipients":[{"email":"ana@example.com"}]}`)
+	if r := chk["results"].([]any)[0].(map[string]any); r["reason"] != "opted_out:(email,*)" {
+		t.Errorf("check after restart on PostgreSQL: %v", r)
+	}
+}
+
+// TestPagesMounted: the real server routes /p (the link request form) and /u/ to the
+// pages, not to the API's 404 or a redirect.
+func TestPagesMounted(t *testing.T) {
+	env := map[string]string{"PREFSYNC_BOOTSTRAP_ADMIN_KEY": "e2e-admin-key-0123456789", "PREFSYNC_DATABASE": filepath.Join(t.TempDir(), "m.db")}
+	srv := start(t, env, "--smtp-relay", "127.0.0.1:1", "--mail-from", "prefs@example.org")
+	defer srv.stop()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(srv.url + "/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `name="email"`) {
+		t.Errorf("GET /p = %d: want the form that asks for a link", res.StatusCode)
 	}
 }

@@ -95,6 +95,7 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 		pages.ConfirmChanges = cfg.MailConfirmations
 	}
 	root.Handle("/u/", pages)
+	root.Handle("/p", pages)
 	root.Handle("/p/", pages)
 	root.Handle("/assets/", pages)
 	root.Handle("/in/", inbound.NewHandler(hub, adapters, cfg.PublicURL, logger))

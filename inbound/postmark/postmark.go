@@ -7,6 +7,7 @@ package postmark
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"prefsync"
@@ -67,7 +68,12 @@ func (rc *receiver) Receive(r *inbound.Request) (*inbound.Result, error) {
 		return nil, prefsync.FieldErrorf("body", "not a Postmark webhook: %v", err)
 	}
 	res := &inbound.Result{}
+	// A SubscriptionChange has no id of its own: its time and direction tell an
+	// unsubscribe from a later reactivation of the same message's recipient.
 	key := rec.RecordType + ":" + rec.MessageID + ":" + rec.ID.String()
+	if rec.RecordType == "SubscriptionChange" && rec.SuppressSending != nil {
+		key += rec.ChangedAt.UTC().Format(time.RFC3339Nano) + ":" + strconv.FormatBool(*rec.SuppressSending)
+	}
 	switch rec.RecordType {
 	case "SubscriptionChange":
 		if rec.Recipient == "" || rec.SuppressSending == nil || rec.MessageID == "" {

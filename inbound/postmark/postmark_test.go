@@ -105,3 +105,16 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("refused requests wrote %+v", hist)
 	}
 }
+
+// TestReactivation: an unsubscribe and the recipient's later reactivation of the same
+// message are two changes, not a duplicate.
+func TestReactivation(t *testing.T) {
+	h, to := newHub(t)
+	post(t, to, unsubscribed)
+	post(t, to, `{"RecordType":"SubscriptionChange","MessageID":"883953f4-6105-42a2-a16a-77a8eac79483","MessageStream":"broadcast",
+		"ChangedAt":"2026-11-01T12:00:00Z","Recipient":"ana@example.com","Origin":"Recipient","SuppressSending":false}`)
+	hist := h.History(prefsync.Subject{Email: "ana@example.com"})
+	if len(hist) != 2 || hist[1].Status != prefsync.Applied || hist[1].State != prefsync.OptedIn {
+		t.Errorf("history = %+v", hist)
+	}
+}

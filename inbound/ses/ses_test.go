@@ -219,3 +219,18 @@ func TestRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadableRecipient: a bounce naming an address that does not read is left out;
+// the rest of the notification is recorded, and the answer is 200, so SNS does not
+// retry it for ever.
+func TestUnreadableRecipient(t *testing.T) {
+	h, a, to := setup(t)
+	m := notification("bad-1", `{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[{"emailAddress":"not an address"},{"emailAddress":"ana@example.com"}],"timestamp":"2026-11-02T08:58:00.000Z"},"mail":{}}`)
+	a.sign(m, "2")
+	if code := post(t, to, m); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if _, r := h.Allowed(prefsync.Subject{Email: "ana@example.com"}, "email", "account"); r != "suppressed:hard_bounce" {
+		t.Errorf("ana: %s", r)
+	}
+}
