@@ -15,6 +15,9 @@ const (
 	LinkUnsubscribe byte = 1
 	// LinkPreferences opens the contact's preference page.
 	LinkPreferences byte = 2
+	// LinkForm is a page's form token (CSRF protection): it names the contact the page
+	// was made for, and expires.
+	LinkForm byte = 3
 )
 
 // Link is what a signed link grants: a purpose, for one contact and scope, until it

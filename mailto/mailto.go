@@ -70,12 +70,11 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 type session struct {
-	l       *Listener
-	ip      string
-	matched bool
+	l  *Listener
+	ip string
 }
 
-func (s *session) Reset()        { s.matched = false }
+func (s *session) Reset()        {}
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error { return nil }
@@ -84,7 +83,6 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !strings.EqualFold(to, Local+"@"+s.l.Domain) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
 	}
-	s.matched = true
 	return nil
 }
 

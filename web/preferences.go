@@ -22,10 +22,6 @@ type Brand struct {
 	PrivacyURL string
 }
 
-// LinkForm is the purpose of a page's form token (CSRF protection): it names the
-// contact the page was made for, and expires.
-const LinkForm byte = 3
-
 // channelReach is what identifier makes a channel reachable.
 var channelReach = map[string]string{"email": prefsync.IdentifierEmail, "sms": prefsync.IdentifierPhone,
 	"whatsapp": prefsync.IdentifierPhone, "voice": prefsync.IdentifierPhone}
@@ -49,8 +45,8 @@ type channelView struct {
 }
 
 type topicView struct {
-	ID, Key, Label, Description, Frequency, Why string
-	On, Fixed                                   bool
+	ID, Key, Label, Frequency, Why string
+	On, Fixed                      bool
 }
 
 type pauseView struct {
@@ -69,7 +65,7 @@ func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error
 	d := p.Hub.Dict
 	lang := language(c.Locale)
 	v := &prefView{Lang: lang, T: messages[lang], Brand: p.brand()}
-	csrf := p.Hub.Links.Sign(prefsync.Link{Purpose: LinkForm, ContactID: c.ID, Expires: p.Hub.Now().Add(12 * time.Hour)})
+	csrf := p.Hub.Links.Sign(prefsync.Link{Purpose: prefsync.LinkForm, ContactID: c.ID, Expires: p.Hub.Now().Add(12 * time.Hour)})
 	v.CSRF = csrf
 	has := map[string]bool{prefsync.IdentifierEmail: len(c.Emails) > 0, prefsync.IdentifierPhone: len(c.Phones) > 0}
 	for _, ch := range d.Channels {
@@ -263,7 +259,7 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	// says the request is from another site is refused whatever it carries.
 	site := r.Header.Get("Sec-Fetch-Site")
 	l, err := p.Hub.Links.Verify(r.PostForm.Get("csrf"), p.Hub.Now())
-	if err != nil || l.Purpose != LinkForm || l.ContactID != c.ID || (site != "" && site != "same-origin" && site != "none") {
+	if err != nil || l.Purpose != prefsync.LinkForm || l.ContactID != c.ID || (site != "" && site != "same-origin" && site != "none") {
 		p.fail(w, prefsync.Errorf(prefsync.EFORBIDDEN, "This form is out of date or was not sent from your page. Nothing was changed; reload the page and try again."))
 		return
 	}

@@ -1,5 +1,6 @@
 // Package web serves the pages a contact sees, reached by signed links without a login:
-// the confirmation and result of a one-click unsubscribe.
+// the one-click unsubscribe's confirmation and result, the preference page, and the form
+// where a person without a link asks for one.
 package web
 
 import (
@@ -100,8 +101,8 @@ func (p *Pages) fail(w http.ResponseWriter, err error) {
 	status, msg := prefhttp.StatusOf(err), "Something went wrong on our side. Please try again later."
 	switch prefsync.ErrorCode(err) {
 	case prefsync.ENOTFOUND:
-		msg = "This link is not valid. It may be incomplete or altered; nothing was changed."
-	case prefsync.EINVALID, prefsync.ETOOLARGE:
+		msg = "This link is not valid. It may be incomplete, altered or expired; nothing was changed."
+	case prefsync.EINVALID, prefsync.ETOOLARGE, prefsync.EFORBIDDEN, prefsync.ETOOMANY:
 		msg = prefsync.ErrorMessage(err)
 	}
 	if status >= 500 {
@@ -118,7 +119,7 @@ func (p *Pages) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, err)
 		return
 	}
-	p.render(w, http.StatusOK, view{Kind: "confirm", Title: "Unsubscribe", What: p.describe(l.Scope), Address: maskedAddress(c, l.Scope),
+	p.render(w, http.StatusOK, view{Kind: "confirm", Title: "Unsubscribe", What: p.scopeText("en", l.Scope), Address: maskedAddress(c, l.Scope),
 		Preferences: p.preferencesPath(r, c)})
 }
 
@@ -156,7 +157,7 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	if s := c.State.Find(l.Scope); s != nil {
 		at = s.OccurredAt
 	}
-	p.render(w, http.StatusOK, view{Kind: "done", Title: "You are unsubscribed", What: p.describe(l.Scope),
+	p.render(w, http.StatusOK, view{Kind: "done", Title: "You are unsubscribed", What: p.scopeText("en", l.Scope),
 		Address: maskedAddress(c, l.Scope), At: at.Format(time.RFC1123), Preferences: p.preferencesPath(r, c)})
 }
 
@@ -167,32 +168,6 @@ func (p *Pages) preferencesPath(r *http.Request, c *prefsync.Contact) string {
 		return ""
 	}
 	return "/p/" + token
-}
-
-// describe names a scope for people: "the newsletter by email", "all email".
-func (p *Pages) describe(s prefsync.Scope) string {
-	channel := s.Channel
-	for _, c := range p.Hub.Dict.Channels {
-		if c.Name == s.Channel && c.Descriptions["en"] != "" {
-			channel = c.Descriptions["en"]
-		}
-	}
-	if s.Topic == prefsync.Any {
-		if s.Channel == prefsync.Any {
-			return "any messages"
-		}
-		return "any messages by " + strings.ToLower(channel)
-	}
-	topic := s.Topic
-	for _, t := range p.Hub.Dict.Topics {
-		if t.Name == s.Topic && t.Descriptions["en"] != "" {
-			topic = t.Descriptions["en"]
-		}
-	}
-	if s.Channel == prefsync.Any {
-		return topic
-	}
-	return topic + " by " + strings.ToLower(channel)
 }
 
 // maskedAddress shows enough of the contact's address for its owner to recognise it,

@@ -36,6 +36,8 @@ type receiver struct {
 	marketing []string
 }
 
+var _ inbound.Adapter = Adapter{}
+
 // Configure implements inbound.Adapter.
 func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 	var c Config

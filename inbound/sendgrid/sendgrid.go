@@ -40,6 +40,8 @@ type Adapter struct {
 	Dict *prefsync.Dictionary
 }
 
+var _ inbound.Adapter = Adapter{}
+
 type receiver struct {
 	key       *ecdsa.PublicKey
 	groups    map[int64]string
@@ -140,7 +142,10 @@ func (rc *receiver) verify(r *inbound.Request) error {
 
 // read adds what one event says to res.
 func (rc *receiver) read(r *inbound.Request, e *event, raw json.RawMessage, res *inbound.Result) {
-	at := time.Unix(e.Timestamp, 0)
+	var at time.Time // an event without a time is dated when it arrives
+	if e.Timestamp > 0 {
+		at = time.Unix(e.Timestamp, 0)
+	}
 	subject := prefsync.Subject{Email: e.Email}
 	optOut := func(topic, key, reason string) {
 		res.Events = append(res.Events, r.Event(inbound.Change{Subject: subject, Scope: prefsync.Scope{Channel: "email", Topic: topic},

@@ -61,6 +61,8 @@ type receiver struct {
 	certs map[string]*x509.Certificate
 }
 
+var _ inbound.Adapter = Adapter{}
+
 // Configure implements inbound.Adapter.
 func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 	var c Config

@@ -63,6 +63,8 @@ type receiver struct {
 	stop, start, help string
 }
 
+var _ inbound.Adapter = Adapter{}
+
 // Configure implements inbound.Adapter.
 func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 	var c Config
