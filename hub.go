@@ -96,6 +96,28 @@ func (h *Hub) Ingest(ctx context.Context, in []EventInput, defaultSystem string)
 	return results, nil
 }
 
+// Follow applies to the index what other processes sharing the store committed:
+// contacts as they now are, merges (old id to survivor) and suppressions.
+func (h *Hub) Follow(contacts []*Contact, merged map[string]string, sups []Suppression) {
+	byID := map[string]*Contact{}
+	for _, c := range contacts {
+		byID[c.ID] = c
+	}
+	for from, into := range merged {
+		if winner, ok := byID[into]; ok {
+			h.Index.Merge(&Contact{ID: from}, winner)
+		} else {
+			h.Index.Alias(from, into)
+		}
+	}
+	for _, c := range contacts {
+		h.Index.Put(c)
+	}
+	for _, s := range sups {
+		h.Index.Suppress(s)
+	}
+}
+
 // UpsertContact creates or updates a contact.
 func (h *Hub) UpsertContact(ctx context.Context, in ContactInput) (*Contact, error) {
 	in, err := NormalizeContactInput(h.Normalizer, in)

@@ -124,7 +124,11 @@ func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		// Other processes learn of the commit from the notification, sent when it commits.
 		_, err := ptx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2`, t.next-1, t.head)
+		if err == nil {
+			_, err = ptx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		}
 		return err
 	})
 }

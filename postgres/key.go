@@ -99,12 +99,14 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error {
 	return db.write(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source`,
+			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+				seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))`,
 			s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("add suppression: %w", err)
 		}
-		return nil
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		return err
 	})
 }
 

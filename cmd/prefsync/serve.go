@@ -18,6 +18,7 @@ import (
 	"prefsync/inbound/ses"
 	"prefsync/inbound/twilio"
 	"prefsync/mailto"
+	"prefsync/postgres"
 	"prefsync/web"
 	"prefsync/webhook"
 )
@@ -39,6 +40,15 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 
 	hub := &prefsync.Hub{Store: store, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: cfg.normalizer(),
 		Now: time.Now, Random: rand.Reader}
+	// On PostgreSQL, other processes may share the store: the index follows their
+	// commits from where the database stood before it was loaded.
+	pg, shared := store.(*postgres.DB)
+	var from postgres.Cursor
+	if shared {
+		if from, err = pg.Position(ctx); err != nil {
+			return fmt.Errorf("database position: %w", err)
+		}
+	}
 	start := time.Now()
 	if err := hub.Load(ctx); err != nil {
 		return err
@@ -49,6 +59,12 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	dispatcher := webhook.New(store, webhook.Config{Timeout: cfg.DeliveryTimeout, ProbeInterval: cfg.ProbeInterval,
 		DisableAfter: cfg.DisableFailingAfter, Logger: logger, Metrics: webhook.NewMetrics(metrics.Registerer(), store, time.Now)})
 	hub.Dispatcher = dispatcher
+	if shared {
+		go pg.Follow(ctx, from, func(ch postgres.Changes) {
+			hub.Follow(ch.Contacts, ch.Merged, ch.Suppressions)
+			dispatcher.DeliveriesAdded()
+		})
+	}
 	// The dispatcher stops after the API (no new changes) and before the store closes.
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	dispatched := make(chan struct{})

@@ -1,0 +1,99 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"prefsync"
+	"prefsync/identifier"
+	"prefsync/postgres"
+	"prefsync/postgres/pgtest"
+)
+
+// process is one hub on a shared database, as a prefsync serve process has.
+func process(t *testing.T, dsn string) (*prefsync.Hub, *postgres.DB) {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn, ConflictWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dict := prefsync.DefaultDictionary()
+	hub := &prefsync.Hub{Store: db, Index: prefsync.NewIndex(dict), Dict: dict, Normalizer: identifier.Normalizer{}, Now: time.Now}
+	from, err := db.Position(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.Follow(ctx, from, func(ch postgres.Changes) { hub.Follow(ch.Contacts, ch.Merged, ch.Suppressions) })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return hub, db
+}
+
+func reason(t *testing.T, hub *prefsync.Hub, email, topic string) string {
+	t.Helper()
+	q, _ := hub.Dict.Query("email", topic)
+	d, err := hub.Check(&q, &prefsync.Subject{Email: email}, time.Now().Unix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Reason
+}
+
+// within waits, in real time but bounded, until cond holds, and says how long it took.
+func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestIndexFollowsOtherProcesses: what one process commits, another's checks see
+// within a second: events, merges and suppressions.
+func TestIndexFollowsOtherProcesses(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, _ := process(t, dsn)
+	b, _ := process(t, dsn)
+	ctx := context.Background()
+
+	if _, err := a.Ingest(ctx, []prefsync.EventInput{{Subject: prefsync.Subject{Email: "ana@example.com"}, Channel: "email", Topic: "*",
+		State: prefsync.OptedOut, Source: prefsync.Source{System: "a", Touchpoint: prefsync.API}}}, "a"); err != nil {
+		t.Fatal(err)
+	}
+	took := within(t, time.Second, "b sees a's opt-out", func() bool { return reason(t, b, "ana@example.com", "newsletter") == "opted_out:(email,*)" })
+	t.Logf("another process's index saw the opt-out after %s", took)
+
+	if _, err := b.Suppress(ctx, prefsync.Suppression{Address: "bo@example.com", Reason: prefsync.SuppressedHardBounce, Source: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "a sees b's suppression", func() bool { return reason(t, a, "bo@example.com", "account") == "suppressed:hard_bounce" })
+
+	// A merge on a: b finds the merged address's contact through the survivor.
+	res, err := a.Ingest(ctx, []prefsync.EventInput{
+		{Subject: prefsync.Subject{Email: "cy@example.com"}, Channel: "email", Topic: "newsletter", State: prefsync.OptedOut, Source: prefsync.Source{System: "a", Touchpoint: prefsync.API}},
+		{Subject: prefsync.Subject{Email: "cy.work@example.com"}, Channel: "email", Topic: "events", State: prefsync.OptedOut, Source: prefsync.Source{System: "a", Touchpoint: prefsync.API}},
+	}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Merge(ctx, res[0].ContactID, res[1].ContactID, prefsync.Source{System: "a", Touchpoint: prefsync.Support}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "b sees the merge", func() bool {
+		return reason(t, b, "cy.work@example.com", "newsletter") == "opted_out:(email,newsletter)" &&
+			reason(t, b, "cy@example.com", "events") == "opted_out:(email,events)"
+	})
+}
