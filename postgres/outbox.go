@@ -18,10 +18,6 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(n int64) time.Time { return time.UnixMilli(n).UTC() }
 
-// claimLease is how long a delivery a process took stays its own: a process that dies
-// with deliveries in hand leaves them to the others after it.
-const claimLease = time.Minute
-
 // fanOut records the deliveries of a change to scope reported by system, audit entry
 // seq of contact c: one per destination that wants it, all sending the body that body
 // builds.
@@ -231,7 +227,7 @@ func (db *DB) claim(ctx context.Context, destination string, now time.Time, limi
 			)
 			UPDATE deliveries d SET next_at = $4 FROM due, changes c
 			WHERE d.id = due.id AND c.seq = d.seq
-			RETURNING `+deliveryColumns+`, c.payload`, destination, ms(now), limit, ms(now.Add(claimLease)))
+			RETURNING `+deliveryColumns+`, c.payload`, destination, ms(now), limit, ms(now.Add(db.cfg.ClaimLease)))
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,10 @@ type Config struct {
 	ConflictWindow time.Duration
 	// Now is injected for tests; it defaults to the clock.
 	Now func() time.Time
+	// ClaimLease is how long a delivery a process took stays its own [1m]: a process
+	// that dies with deliveries in hand leaves them to the others after it. It must
+	// outlast an attempt.
+	ClaimLease time.Duration
 }
 
 // DB is the PostgreSQL store.
@@ -48,6 +52,9 @@ var _ prefsync.Store = (*DB)(nil)
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ClaimLease <= 0 {
+		cfg.ClaimLease = time.Minute
 	}
 	pc, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {

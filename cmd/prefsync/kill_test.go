@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"prefsync"
+	"prefsync/postgres/pgtest"
 )
 
 // TestMain lets a test start this binary as a real "prefsync serve" process, so that it
@@ -230,4 +231,97 @@ func TestDeliveriesSurviveKill(t *testing.T) {
 	}
 	t.Logf("%d changes acknowledged, %d delivered before SIGKILL, all delivered after restart; %d duplicates (at-least-once)",
 		len(acked), before, dups)
+}
+
+// TestSeveralProcesses runs two real hubs on one PostgreSQL database: changes written
+// through either are checked through the other, and a destination gets every change
+// once however the two share the deliveries; then one is killed with SIGKILL mid-way,
+// and the other delivers what it left.
+func TestSeveralProcesses(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var mu sync.Mutex
+	seen := map[string]int{} // email → deliveries
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ch prefsync.Change
+		if err := json.NewDecoder(r.Body).Decode(&ch); err != nil || len(ch.Data.Contact.Emails) != 1 {
+			t.Errorf("delivery body: %v %+v", err, ch)
+			return
+		}
+		mu.Lock()
+		seen[ch.Data.Contact.Emails[0]]++
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	// A short lease, so the deliveries the killed process held come back in seconds.
+	t.Setenv("PREFSYNC_CLAIM_LEASE", "3s")
+	t.Setenv("PREFSYNC_DELIVERY_TIMEOUT", "2s")
+	p1, url1 := startProcess(t, dsn)
+	_, url2 := startProcess(t, dsn)
+	res, err := post(url1+"/v1/destinations", `{"name":"crm","url":"`+receiver.URL+`"}`)
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("create destination: %v %v", err, res)
+	}
+	res.Body.Close()
+
+	// Written through one, checked through the other.
+	const n = 60
+	for i := range n {
+		via, other := url1, url2
+		if i%2 == 1 {
+			via, other = url2, url1
+		}
+		email := fmt.Sprintf("p%d@example.com", i)
+		res, err := post(via+"/v1/events", `{"subject":{"email":"`+email+`"},"channel":"email","topic":"*","state":"opted_out"}`)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("event %d: %v %v", i, err, res)
+		}
+		res.Body.Close()
+		deadline := time.Now().Add(time.Second)
+		for {
+			res, err := post(other+"/v1/check", `{"channel":"email","topic":"newsletter","recipients":[{"email":"`+email+`"}]}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct{ Results []prefsync.Decision }
+			json.NewDecoder(res.Body).Decode(&body)
+			res.Body.Close()
+			if len(body.Results) == 1 && body.Results[0].Reason == "opted_out:(email,*)" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("change %d written through one process not seen through the other within 1 s", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// One process dies with SIGKILL while both take changes; the other carries on.
+	writers := startOptOuts(url2, 2, 200)
+	time.Sleep(100 * time.Millisecond) // changes in flight when the first process dies
+	p1.Process.Signal(syscall.SIGKILL)
+	p1.Wait()
+	acked := writers.Stop()
+
+	want := n + len(acked)
+	deadline := time.Now().Add(30 * time.Second) // bounded: the dead process's leases end after 3 s
+	for {
+		mu.Lock()
+		got := len(seen)
+		mu.Unlock()
+		if got >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d changes delivered", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	dups := 0
+	for _, c := range seen {
+		dups += c - 1
+	}
+	t.Logf("%d changes through two processes, one SIGKILLed mid-way: all delivered, %d duplicates", want, dups)
 }
