@@ -37,6 +37,12 @@ type Config struct {
 	// that dies with deliveries in hand leaves them to the others after it. It must
 	// outlast an attempt.
 	ClaimLease time.Duration
+	// StartupWait is how long Open keeps trying a database that does not answer, with
+	// growing pauses, before it gives up [30s].
+	StartupWait time.Duration
+	// StatementTimeout bounds every statement [30s], unless the URL sets
+	// statement_timeout; the pool's size comes from the URL (pool_max_conns).
+	StatementTimeout time.Duration
 }
 
 // DB is the PostgreSQL store.
@@ -56,15 +62,41 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.ClaimLease <= 0 {
 		cfg.ClaimLease = time.Minute
 	}
+	if cfg.StartupWait <= 0 {
+		cfg.StartupWait = 30 * time.Second
+	}
+	if cfg.StatementTimeout <= 0 {
+		cfg.StatementTimeout = 30 * time.Second
+	}
 	pc, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if _, ok := pc.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
+	}
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		// A database that is gone fails requests fast (503) rather than hanging them.
+		pc.ConnConfig.ConnectTimeout = 3 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	db := &DB{cfg: cfg, pool: pool}
+	// A database that is starting (or restarting) gets time to answer.
+	deadline := time.Now().Add(cfg.StartupWait)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err = pool.Ping(ctx)
+		if err == nil || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(wait)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("the database does not answer after %s: %w", cfg.StartupWait, err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -47,8 +47,10 @@ type Config struct {
 	SMTPRelay         string
 	MailFrom          string
 	MailConfirmations bool
-	// ClaimLease is how long a process holds the deliveries it took, on PostgreSQL.
-	ClaimLease time.Duration
+	// ClaimLease is how long a process holds the deliveries it took, on PostgreSQL;
+	// DatabaseWait how long start-up waits for a PostgreSQL that does not answer.
+	ClaimLease   time.Duration
+	DatabaseWait time.Duration
 }
 
 // parseConfig parses a command's flags: the configuration's, and those extra adds.
@@ -109,6 +111,7 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.Brand.Color, "brand-color", env("PREFSYNC_BRAND_COLOR", "#1d4ed8"), "accent colour of the preference page, #rrggbb (PREFSYNC_BRAND_COLOR)")
 	fs.StringVar(&c.Brand.Footer, "brand-footer", env("PREFSYNC_BRAND_FOOTER", ""), "footer text of the preference page (PREFSYNC_BRAND_FOOTER)")
 	fs.StringVar(&c.Brand.PrivacyURL, "privacy-url", env("PREFSYNC_PRIVACY_URL", ""), "privacy policy link of the preference page (PREFSYNC_PRIVACY_URL)")
+	duration(&c.DatabaseWait, "database-wait", "PREFSYNC_DATABASE_WAIT", "30s", "on PostgreSQL, how long start-up waits for a database that does not answer")
 	duration(&c.ClaimLease, "claim-lease", "PREFSYNC_CLAIM_LEASE", "1m", "on PostgreSQL, how long a process holds the deliveries it took; a dead process's return to the others after it")
 	duration(&c.DisableFailingAfter, "disable-failing-after", "PREFSYNC_DISABLE_FAILING_AFTER", "72h", "disable a destination that has been failing this long")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("PREFSYNC_SMTP_ADDR", ""), "listen for unsubscribe mail here, e.g. :25; off by default (PREFSYNC_SMTP_ADDR)")
@@ -141,7 +144,7 @@ func (c *Config) validate() error {
 	if c.ClaimLease <= c.DeliveryTimeout && c.ClaimLease > 0 {
 		return fmt.Errorf("--claim-lease %s must outlast --delivery-timeout %s", c.ClaimLease, c.DeliveryTimeout)
 	}
-	for name, d := range map[string]time.Duration{"claim-lease": c.ClaimLease, "preference-link-ttl": c.PreferenceLinkTTL, "delivery-timeout": c.DeliveryTimeout,
+	for name, d := range map[string]time.Duration{"database-wait": c.DatabaseWait, "claim-lease": c.ClaimLease, "preference-link-ttl": c.PreferenceLinkTTL, "delivery-timeout": c.DeliveryTimeout,
 		"probe-interval": c.ProbeInterval, "disable-failing-after": c.DisableFailingAfter} {
 		if d <= 0 {
 			return fmt.Errorf("--%s: want a positive duration such as 30s, 5m or 3d", name)
@@ -197,7 +200,8 @@ func (c *Config) open(ctx context.Context, create bool) (*prefsync.Dictionary, p
 		return nil, nil, err
 	}
 	if strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://") {
-		store, err := postgres.Open(ctx, postgres.Config{DSN: c.Database, ConflictWindow: dict.ConflictWindowDuration(), ClaimLease: c.ClaimLease})
+		store, err := postgres.Open(ctx, postgres.Config{DSN: c.Database, ConflictWindow: dict.ConflictWindowDuration(),
+			ClaimLease: c.ClaimLease, StartupWait: c.DatabaseWait})
 		if err != nil {
 			return nil, nil, fmt.Errorf("--database: PostgreSQL: %w", err)
 		}

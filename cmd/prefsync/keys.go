@@ -108,3 +108,18 @@ func (p *Program) audit(ctx context.Context, args []string) error {
 	fmt.Fprintf(p.Stdout, "audit trail OK: %d entries, head %s\n", rep.Entries, rep.Head)
 	return nil
 }
+
+// migrate creates or migrates the store, as serve does at start, and exits: for
+// deployments that migrate before they roll out new processes.
+func (p *Program) migrate(ctx context.Context, args []string) error {
+	cfg, _, err := p.parseConfig("migrate", args, nil)
+	if err != nil {
+		return err
+	}
+	_, store, err := cfg.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(p.Stdout, "database is migrated:", cfg.Database)
+	return store.Close()
+}

@@ -47,6 +47,7 @@ Commands:
   prefsync keys list                              list API keys
   prefsync keys revoke ID                         revoke an API key
   prefsync audit verify                           check the audit trail's hash chain
+  prefsync migrate                                create or migrate the database, then exit
   prefsync deliveries list --destination NAME     list a destination's deliveries
   prefsync deliveries replay --destination NAME --id N | --since TIME
                                                   send dead deliveries again
@@ -69,6 +70,8 @@ func (p *Program) Run(ctx context.Context, args []string) error {
 		return p.audit(ctx, args[1:])
 	case "deliveries":
 		return p.deliveries(ctx, args[1:])
+	case "migrate":
+		return p.migrate(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(p.Stdout, usage)
 		return nil

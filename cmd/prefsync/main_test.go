@@ -170,7 +170,7 @@ func TestBadConfig(t *testing.T) {
 		{"MissingDictionary", []string{"--database", filepath.Join(dir, "a.db"), "--dictionary", filepath.Join(dir, "none.json")}, "dictionary"},
 		{"BadLogFormat", []string{"--log-format", "xml"}, "log-format"},
 		{"BadPublicURL", []string{"--public-url", "ftp://x"}, "public-url"},
-		{"PostgresUnreachable", []string{"--database", "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "PostgreSQL"},
+		{"PostgresUnreachable", []string{"--database", "postgres://postgres@127.0.0.1:1/test?connect_timeout=1", "--database-wait", "1s"}, "does not answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &Program{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
@@ -281,5 +281,18 @@ func TestPagesMounted(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(body), `name="email"`) {
 		t.Errorf("GET /p = %d: want the form that asks for a link", res.StatusCode)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	out := &bytes.Buffer{}
+	p := &Program{Stdout: out, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	db := filepath.Join(t.TempDir(), "m.db")
+	if err := p.Run(context.Background(), []string{"migrate", "--database", db}); err != nil || !strings.Contains(out.String(), "migrated") {
+		t.Fatalf("migrate: %v %s", err, out)
+	}
+	out.Reset()
+	if err := p.Run(context.Background(), []string{"audit", "verify", "--database", db}); err != nil {
+		t.Errorf("the migrated file is not a store: %v", err)
 	}
 }
