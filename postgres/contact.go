@@ -103,13 +103,19 @@ type tx struct {
 	head []byte
 	next int64
 	last uint64 // the greatest contact number, for new ones
+
+	// The audit entries appended, written together when the transaction ends (one
+	// COPY instead of a statement each), and their idempotency keys meanwhile.
+	audit [][]any
+	keys  map[string][2]int64 // key → first entry, its contact number
+	dests []*prefsync.Destination
 }
 
 // writeChained runs fn in a transaction that first locks the audit chain's head, so
 // writers on every process append one after another.
 func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 	return db.write(ctx, func(ptx pgx.Tx) error {
-		t := &tx{Tx: ptx, db: db, ctx: ctx}
+		t := &tx{Tx: ptx, db: db, ctx: ctx, keys: map[string][2]int64{}}
 		if err := ptx.QueryRow(ctx, `SELECT seq, hash FROM audit_head FOR UPDATE`).Scan(&t.next, &t.head); err != nil {
 			return fmt.Errorf("lock audit head: %w", err)
 		}
@@ -123,6 +129,13 @@ func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 		}
 		if err := fn(t); err != nil {
 			return err
+		}
+		if len(t.audit) > 0 {
+			if _, err := ptx.CopyFrom(ctx, pgx.Identifier{"audit"},
+				[]string{"seq", "contact_id", "status", "idempotency_key", "body", "hash", "salt", "personal"},
+				pgx.CopyFromRows(t.audit)); err != nil {
+				return fmt.Errorf("append audit: %w", err)
+			}
 		}
 		// Other processes learn of the commit from the notification, sent when it commits.
 		_, err := ptx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2`, t.next-1, t.head)

@@ -103,6 +103,9 @@ func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
 	if key == nil {
 		return 0, "", nil
 	}
+	if first, ok := t.keys[*key]; ok { // earlier in this transaction
+		return first[0], idOf(first[1]), nil
+	}
 	var seq, contact int64
 	err := t.QueryRow(t.ctx, `SELECT seq, contact_id FROM audit WHERE idempotency_key = $1 AND status <> 'duplicate'`, *key).Scan(&seq, &contact)
 	switch {
@@ -135,10 +138,10 @@ func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 		return 0, err
 	}
 	hash := prefsync.ChainHash(t.head, body)
-	if _, err := t.Exec(t.ctx, `INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash, salt, personal)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		r.Seq, num(r.ContactID), string(r.Status), idempotencyKey(r.Source.System, r.IdempotencyKey), string(body), hash, salt, personal); err != nil {
-		return 0, fmt.Errorf("append audit: %w", err)
+	key := idempotencyKey(r.Source.System, r.IdempotencyKey)
+	t.audit = append(t.audit, []any{r.Seq, num(r.ContactID), string(r.Status), key, string(body), hash, salt, personal})
+	if key != nil && r.Status != prefsync.Duplicate {
+		t.keys[*key] = [2]int64{r.Seq, num(r.ContactID)}
 	}
 	t.head, t.next = hash, t.next+1
 	return r.Seq, nil

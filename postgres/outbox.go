@@ -22,10 +22,14 @@ func fromMS(n int64) time.Time { return time.UnixMilli(n).UTC() }
 // seq of contact c: one per destination that wants it, all sending the body that body
 // builds.
 func (t *tx) fanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
-	dests, err := readDestinations(t.ctx, t)
-	if err != nil {
-		return err
+	if t.dests == nil { // read once a transaction
+		var err error
+		if t.dests, err = readDestinations(t.ctx, t); err != nil {
+			return err
+		}
 	}
+	dests := t.dests
+	var err error
 	now := ms(t.db.cfg.Now())
 	var payload []byte
 	for _, d := range dests {
