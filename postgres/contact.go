@@ -109,6 +109,130 @@ type tx struct {
 	audit [][]any
 	keys  map[string][2]int64 // key → first entry, its contact number
 	dests []*prefsync.Destination
+	// known maps the identifiers a batch names (read ahead, and added as the batch
+	// adds them) to their contacts; nil when nothing was read ahead.
+	known map[prefsync.Identifier]string
+	// idents are the identifiers added, written together with the audit entries.
+	idents [][]any
+}
+
+// find is findByIdentifiers, answered from what prefetch read when it did.
+func (t *tx) find(ids []prefsync.Identifier) (string, error) {
+	if t.known == nil {
+		return findByIdentifiers(t.ctx, t, ids)
+	}
+	found := ""
+	for _, id := range ids {
+		cid, ok := t.known[id]
+		switch {
+		case !ok:
+			continue
+		case found != "" && cid != found:
+			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
+				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, cid)}
+		}
+		found = cid
+	}
+	return found, nil
+}
+
+// addIdentifier adds an identifier to contact c: written when the transaction ends,
+// and known to the rest of it at once.
+func (t *tx) addIdentifier(c *prefsync.Contact, id prefsync.Identifier) error {
+	if t.known == nil { // not read ahead: later lookups query, so write it now
+		if _, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, id.Kind, id.Value, num(c.ID)); err != nil {
+			return fmt.Errorf("add identifier: %w", err)
+		}
+	} else {
+		t.idents = append(t.idents, []any{id.Kind, id.Value, num(c.ID)})
+		t.known[id] = c.ID
+	}
+	addIdentifier(c, id.Kind, id.Value)
+	return nil
+}
+
+// prefetch reads, in three queries, the contacts a batch's events name (by identifier
+// or id), locked for update, into cache; one query per event would cost a round trip
+// each.
+func (t *tx) prefetch(events []prefsync.Event, cache map[string]*prefsync.Contact) error {
+	var kinds, values []string
+	var nums []int64
+	for i := range events {
+		for _, id := range events[i].Subject.Identifiers() {
+			kinds, values = append(kinds, id.Kind), append(values, id.Value)
+		}
+		if n := num(events[i].Subject.ContactID); n != 0 {
+			nums = append(nums, n)
+		}
+	}
+	t.known = map[prefsync.Identifier]string{}
+	rows, err := t.Query(t.ctx, `SELECT kind, value, contact_id FROM identifiers
+		WHERE (kind, value) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, kinds, values)
+	if err != nil {
+		return fmt.Errorf("read identifiers ahead: %w", err)
+	}
+	for rows.Next() {
+		var id prefsync.Identifier
+		var n int64
+		if err := rows.Scan(&id.Kind, &id.Value, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		t.known[id] = idOf(n)
+		nums = append(nums, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(nums) == 0 {
+		return nil
+	}
+	rows, err = t.Query(t.ctx, `SELECT id, jurisdiction, locale, version, state, created_at, updated_at FROM contacts
+		WHERE id = ANY($1) AND merged_into IS NULL ORDER BY id FOR UPDATE`, nums)
+	if err != nil {
+		return fmt.Errorf("read contacts ahead: %w", err)
+	}
+	loaded := map[int64]*prefsync.Contact{}
+	for rows.Next() {
+		c := &prefsync.Contact{}
+		var n int64
+		var state []byte
+		if err := rows.Scan(&n, &c.Jurisdiction, &c.Locale, &c.Version, &state, &c.CreatedAt, &c.UpdatedAt); err != nil {
+			rows.Close()
+			return err
+		}
+		c.ID, c.CreatedAt, c.UpdatedAt = idOf(n), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+		if c.State, err = prefsync.ParseState(state); err != nil {
+			rows.Close()
+			return fmt.Errorf("contact %s: %w", c.ID, err)
+		}
+		loaded[n] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = t.Query(t.ctx, `SELECT contact_id, kind, value FROM identifiers WHERE contact_id = ANY($1) ORDER BY kind, value`, nums)
+	if err != nil {
+		return fmt.Errorf("read identifiers ahead: %w", err)
+	}
+	for rows.Next() {
+		var n int64
+		var kind, value string
+		if err := rows.Scan(&n, &kind, &value); err != nil {
+			rows.Close()
+			return err
+		}
+		if c, ok := loaded[n]; ok {
+			addIdentifier(c, kind, value)
+		}
+	}
+	rows.Close()
+	for _, c := range loaded {
+		cache[c.ID] = c
+	}
+	return rows.Err()
 }
 
 // writeChained runs fn in a transaction that first locks the audit chain's head, so
@@ -130,6 +254,12 @@ func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if len(t.idents) > 0 {
+			if _, err := ptx.CopyFrom(ctx, pgx.Identifier{"identifiers"}, []string{"kind", "value", "contact_id"},
+				pgx.CopyFromRows(t.idents)); err != nil {
+				return fmt.Errorf("add identifiers: %w", err)
+			}
+		}
 		if len(t.audit) > 0 {
 			if _, err := ptx.CopyFrom(ctx, pgx.Identifier{"audit"},
 				[]string{"seq", "contact_id", "status", "idempotency_key", "body", "hash", "salt", "personal"},
@@ -150,7 +280,7 @@ func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 // attaches the identifiers it lacks. It reports whether the contact changed.
 func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[string]*prefsync.Contact) (*prefsync.Contact, bool, error) {
 	id := contactID
-	other, err := findByIdentifiers(t.ctx, t, ids)
+	other, err := t.find(ids)
 	if err != nil {
 		return nil, false, err
 	}
@@ -169,10 +299,9 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 		t.last = prefsync.NewContactNumber(now, t.last)
 		c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(t.last), CreatedAt: now, UpdatedAt: now}
 		for _, ident := range ids {
-			if _, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, ident.Kind, ident.Value, num(c.ID)); err != nil {
-				return nil, false, fmt.Errorf("create contact identifier: %w", err)
+			if err := t.addIdentifier(c, ident); err != nil {
+				return nil, false, err
 			}
-			addIdentifier(c, ident.Kind, ident.Value)
 		}
 		cache[c.ID] = c
 		return c, true, nil
@@ -192,10 +321,9 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 		if hasIdentifier(c, ident) {
 			continue
 		}
-		if _, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, ident.Kind, ident.Value, num(c.ID)); err != nil {
-			return nil, false, fmt.Errorf("add identifier: %w", err)
+		if err := t.addIdentifier(c, ident); err != nil {
+			return nil, false, err
 		}
-		addIdentifier(c, ident.Kind, ident.Value)
 		changed = true
 	}
 	return c, changed, nil
@@ -210,16 +338,25 @@ func hasIdentifier(c *prefsync.Contact, id prefsync.Identifier) bool {
 	return false
 }
 
+const qSaveContact = `
+	INSERT INTO contacts (id, jurisdiction, locale, version, state, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)
+	ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
+		version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`
+
 // saveContact writes a contact's version, attributes and state.
 func (t *tx) saveContact(c *prefsync.Contact) error {
-	_, err := t.Exec(t.ctx, `
-		INSERT INTO contacts (id, jurisdiction, locale, version, state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
-			version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`,
-		num(c.ID), c.Jurisdiction, c.Locale, c.Version, prefsync.AppendState([]byte{}, &c.State), c.CreatedAt, c.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("save contact %s: %w", c.ID, err)
+	return t.saveContacts([]*prefsync.Contact{c})
+}
+
+// saveContacts writes contacts in one round trip.
+func (t *tx) saveContacts(cs []*prefsync.Contact) error {
+	b := &pgx.Batch{}
+	for _, c := range cs {
+		b.Queue(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, prefsync.AppendState([]byte{}, &c.State), c.CreatedAt, c.UpdatedAt)
+	}
+	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+		return fmt.Errorf("save contacts: %w", err)
 	}
 	return nil
 }

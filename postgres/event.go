@@ -38,6 +38,9 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 			order = append(order, c)
 		}
 	}
+	if err := t.prefetch(events, cache); err != nil {
+		return nil, nil, err
+	}
 	results := make([]prefsync.EventResult, len(events))
 	for i := range events {
 		ev := &events[i]
@@ -79,10 +82,8 @@ func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*pr
 		}
 		results[i] = prefsync.EventResult{Status: status, Reason: reason, ContactID: c.ID, Version: c.Version, Seq: seq}
 	}
-	for _, c := range order {
-		if err := t.saveContact(c); err != nil {
-			return nil, nil, err
-		}
+	if err := t.saveContacts(order); err != nil {
+		return nil, nil, err
 	}
 	return results, order, nil
 }
