@@ -24,21 +24,21 @@ import (
 )
 
 type config struct {
-	url, key, mode string
-	clients        int
-	duration       time.Duration
-	rate           int
-	batch          int
-	contacts       int
-	count          int
-	endpoints      int
+	url, url2, key, mode string
+	clients              int
+	duration             time.Duration
+	rate                 int
+	batch                int
+	contacts             int
+	count                int
+	endpoints            int
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
 	flag.StringVar(&c.key, "key", os.Getenv("PREFSYNC_KEY"), "API key with events:write and check (PREFSYNC_KEY)")
-	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog")
+	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog | follow")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (ingest, check); at most 2m")
 	flag.IntVar(&c.rate, "rate", 20000, "check: requests per second")
@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&c.contacts, "contacts", 1_000_000, "contacts user0000000@example.com … to address")
 	flag.IntVar(&c.count, "count", 1_000_000, "batch: events to send; stream: recipients to check")
 	flag.IntVar(&c.endpoints, "endpoints", 10, "propagate: webhook endpoints to fan out to")
+	flag.StringVar(&c.url2, "url2", "", "follow: another hub on the same database (loopback only)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "prefsync-load:", err)
@@ -81,8 +82,19 @@ func run(c config) error {
 		return l.propagate()
 	case "backlog":
 		return l.backlog()
+	case "follow":
+		if c.url2 != "" {
+			u2, err := url.Parse(c.url2)
+			if err != nil {
+				return err
+			}
+			if ip := net.ParseIP(u2.Hostname()); u2.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return fmt.Errorf("refusing %s: load is only sent to loopback addresses", c.url2)
+			}
+		}
+		return l.follow()
 	}
-	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate or backlog", c.mode)
+	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate, backlog or follow", c.mode)
 }
 
 type loader struct {

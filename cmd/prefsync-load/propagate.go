@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -320,5 +321,53 @@ func (l *loader) backlog() error {
 		first.Sub(back).Seconds(), got, end.Sub(first).Seconds(), float64(got)/end.Sub(first).Seconds(), e.dups)
 	fmt.Printf("backlog: %d fresh changes sent during the drain, acknowledgement to arrival %s; missing %d\n",
 		fresh, percentiles(lat), missing)
+	return nil
+}
+
+// follow measures how long a change written through one hub (-url) takes to show in
+// the checks of another sharing its database (-url2): each worker writes an opt-out of a
+// new contact, then asks the other hub until it answers opted out.
+func (l *loader) follow() error {
+	if l.url2 == "" {
+		return fmt.Errorf("-mode follow needs -url2, the other hub")
+	}
+	other := &loader{config: l.config, client: l.client}
+	other.url = l.url2
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	lat := newLatencies(l.clients)
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	deadline := time.Now().Add(l.duration)
+	for w := range l.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				email := fmt.Sprintf("follow-%s-%d-%d@example.com", run, w, i)
+				if err := l.send("/v1/events", fmt.Appendf(nil, `{"subject":{"email":%q},"channel":"email","topic":"*","state":"opted_out"}`, email)); err != nil {
+					errs.Add(1)
+					continue
+				}
+				acked := time.Now()
+				for time.Since(acked) < 10*time.Second {
+					res, err := other.post("/v1/check", "application/json", strings.NewReader(`{"channel":"email","topic":"newsletter","recipients":[{"email":"`+email+`"}]}`))
+					if err != nil {
+						errs.Add(1)
+						break
+					}
+					body, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if bytes.Contains(body, []byte(`opted_out:(email,*)`)) {
+						lat.add(w, time.Since(acked))
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("follow: %d changes written through one hub and seen through the other: acknowledgement to visible %s; errors %d\n",
+		lat.count(), lat.summary(), errs.Load())
 	return nil
 }
