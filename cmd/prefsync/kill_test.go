@@ -325,3 +325,48 @@ func TestSeveralProcesses(t *testing.T) {
 	}
 	t.Logf("%d changes through two processes, one SIGKILLed mid-way: all delivered, %d duplicates", want, dups)
 }
+
+// TestPostgresRestart restarts the PostgreSQL server while a hub takes writes: writes
+// fail fast while it is gone (503, never a hang), succeed again once it is back, and
+// every write acknowledged before, during or after is there. It restarts the machine's
+// server, so it runs only when PREFSYNC_TEST_PG_RESTART=1 (.ci/run runs it on its own,
+// after the other tests).
+func TestPostgresRestart(t *testing.T) {
+	if os.Getenv("PREFSYNC_TEST_PG_RESTART") != "1" {
+		t.Skip("restarts the PostgreSQL server: set PREFSYNC_TEST_PG_RESTART=1 (.ci/run does, in a step of its own)")
+	}
+	dsn := pgtest.DSN(t)
+	_, url := startProcess(t, dsn)
+	writers := startOptOuts(url, 2, 100000)
+	time.Sleep(200 * time.Millisecond) // writes under way when the server goes
+	versions, _ := exec.Command("ls", "/etc/postgresql").Output()
+	cluster := strings.TrimSpace(string(versions))
+	if out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart").CombinedOutput(); err != nil {
+		t.Fatalf("restart PostgreSQL: %v %s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond) // writes after it is back
+	acked := writers.Stop()
+	if len(acked) == 0 {
+		t.Fatal("nothing was acknowledged")
+	}
+	// A write now succeeds: the hub recovered without a restart of its own.
+	res, err := post(url+"/v1/events", `{"subject":{"email":"after@example.com"},"channel":"email","topic":"*","state":"opted_out"}`)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("write after the restart: %v %v", err, res)
+	}
+	res.Body.Close()
+	_, url2 := startProcess(t, dsn) // a fresh process loads from the database alone
+	for _, email := range append(acked, "after@example.com") {
+		res, err := post(url2+"/v1/check", `{"channel":"email","topic":"newsletter","recipients":[{"email":"`+email+`"}]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Results []prefsync.Decision }
+		json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if len(body.Results) != 1 || body.Results[0].Reason != "opted_out:(email,*)" {
+			t.Fatalf("acknowledged opt-out of %s lost across the PostgreSQL restart: %+v", email, body)
+		}
+	}
+	t.Logf("%d writes acknowledged around a PostgreSQL restart, all there", len(acked))
+}
