@@ -24,21 +24,21 @@ import (
 )
 
 type config struct {
-	url, url2, key, mode string
-	clients              int
-	duration             time.Duration
-	rate                 int
-	batch                int
-	contacts             int
-	count                int
-	endpoints            int
+	url, url2, key, mode, pg string
+	clients                  int
+	duration                 time.Duration
+	rate                     int
+	batch                    int
+	contacts                 int
+	count                    int
+	endpoints                int
 }
 
 func main() {
 	var c config
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
 	flag.StringVar(&c.key, "key", os.Getenv("PREFSYNC_KEY"), "API key with events:write and check (PREFSYNC_KEY)")
-	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog | follow")
+	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog | follow | antijoin")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (ingest, check); at most 2m")
 	flag.IntVar(&c.rate, "rate", 20000, "check: requests per second")
@@ -47,6 +47,7 @@ func main() {
 	flag.IntVar(&c.count, "count", 1_000_000, "batch: events to send; stream: recipients to check")
 	flag.IntVar(&c.endpoints, "endpoints", 10, "propagate: webhook endpoints to fan out to")
 	flag.StringVar(&c.url2, "url2", "", "follow: another hub on the same database (loopback only)")
+	flag.StringVar(&c.pg, "pg", "", "antijoin: PostgreSQL URL for the SQL side of the comparison")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "prefsync-load:", err)
@@ -82,6 +83,8 @@ func run(c config) error {
 		return l.propagate()
 	case "backlog":
 		return l.backlog()
+	case "antijoin":
+		return l.antijoin()
 	case "follow":
 		if c.url2 != "" {
 			u2, err := url.Parse(c.url2)
@@ -94,7 +97,7 @@ func run(c config) error {
 		}
 		return l.follow()
 	}
-	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate, backlog or follow", c.mode)
+	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate, backlog, follow or antijoin", c.mode)
 }
 
 type loader struct {
