@@ -415,6 +415,11 @@ func quoteEmpty(s string) string {
 
 // FindContact implements prefsync.Store.
 func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefsync.Contact, error) {
+	c, err := db.findContact(ctx, f)
+	return c, reading(err)
+}
+
+func (db *DB) findContact(ctx context.Context, f prefsync.ContactFilter) (*prefsync.Contact, error) {
 	var ident prefsync.Identifier
 	switch {
 	case f.ID != nil:

@@ -152,7 +152,7 @@ func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEntry, error) {
 	c, err := loadContact(ctx, db.pool, contactID, false)
 	if err != nil {
-		return nil, err
+		return nil, reading(err)
 	}
 	rows, err := db.pool.Query(ctx, `
 		WITH RECURSIVE folded(id) AS (

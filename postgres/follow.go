@@ -20,11 +20,13 @@ type Cursor struct {
 }
 
 // Changes is what other processes committed: contacts to put in the index, merges (old
-// id to the survivor's) and suppressions.
+// id to the survivor's) and suppressions; or, when the process fell too far behind to
+// catch up change by change, Reload: load the whole index again.
 type Changes struct {
 	Contacts     []*prefsync.Contact
 	Merged       map[string]string
 	Suppressions []prefsync.Suppression
+	Reload       bool
 }
 
 // Position returns where the database stands now. Taken before the index is loaded and
@@ -89,6 +91,10 @@ func (db *DB) catchUp(ctx context.Context, cur Cursor, apply func(Changes)) (Cur
 		return cur, err
 	}
 	var ch Changes
+	if next.Audit-cur.Audit >= db.cfg.ReloadAfter {
+		apply(Changes{Reload: true})
+		return next, nil
+	}
 	if next.Audit > cur.Audit {
 		rows, err := db.pool.Query(ctx, `SELECT DISTINCT contact_id FROM audit WHERE seq > $1 AND seq <= $2`, cur.Audit, next.Audit)
 		if err != nil {

@@ -12,9 +12,9 @@ import (
 )
 
 // process is one hub on a shared database, as a prefsync serve process has.
-func process(t *testing.T, dsn string) (*prefsync.Hub, *postgres.DB) {
+func process(t *testing.T, dsn string, reloadAfter int64) (*prefsync.Hub, *postgres.DB) {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn, ConflictWindow: time.Second})
+	db, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn, ConflictWindow: time.Second, ReloadAfter: reloadAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,12 @@ func process(t *testing.T, dsn string) (*prefsync.Hub, *postgres.DB) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		db.Follow(ctx, from, func(ch postgres.Changes) { hub.Follow(ch.Contacts, ch.Merged, ch.Suppressions) })
+		db.Follow(ctx, from, func(ch postgres.Changes) {
+			if ch.Reload {
+				hub.Load(ctx)
+			}
+			hub.Follow(ch.Contacts, ch.Merged, ch.Suppressions)
+		})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return hub, db
@@ -65,8 +70,10 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) ti
 // within a second: events, merges and suppressions.
 func TestIndexFollowsOtherProcesses(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	a, _ := process(t, dsn)
-	b, _ := process(t, dsn)
+	a, _ := process(t, dsn, 0)
+	b, _ := process(t, dsn, 0)
+	// c is always "far behind": it reloads its whole index on every change.
+	c, _ := process(t, dsn, 1)
 	ctx := context.Background()
 
 	if _, err := a.Ingest(ctx, []prefsync.EventInput{{Subject: prefsync.Subject{Email: "ana@example.com"}, Channel: "email", Topic: "*",
@@ -75,6 +82,7 @@ func TestIndexFollowsOtherProcesses(t *testing.T) {
 	}
 	took := within(t, time.Second, "b sees a's opt-out", func() bool { return reason(t, b, "ana@example.com", "newsletter") == "opted_out:(email,*)" })
 	t.Logf("another process's index saw the opt-out after %s", took)
+	within(t, time.Second, "c sees it by reloading", func() bool { return reason(t, c, "ana@example.com", "newsletter") == "opted_out:(email,*)" })
 
 	if _, err := b.Suppress(ctx, prefsync.Suppression{Address: "bo@example.com", Reason: prefsync.SuppressedHardBounce, Source: "b"}); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ func (db *DB) FindAPIKey(ctx context.Context, hash []byte) (*prefsync.APIKey, er
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no such key")
 	case err != nil:
-		return nil, fmt.Errorf("find key: %w", err)
+		return nil, reading(fmt.Errorf("find key: %w", err))
 	}
 	k.Scopes, k.CreatedAt = strings.Split(scopes, ","), k.CreatedAt.UTC()
 	return k, nil

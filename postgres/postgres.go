@@ -43,6 +43,9 @@ type Config struct {
 	// StatementTimeout bounds every statement [30s], unless the URL sets
 	// statement_timeout; the pool's size comes from the URL (pool_max_conns).
 	StatementTimeout time.Duration
+	// ReloadAfter is how many audit entries behind makes Follow ask for a reload of the
+	// whole index [100000] instead of catching up one contact at a time.
+	ReloadAfter int64
 }
 
 // DB is the PostgreSQL store.
@@ -64,6 +67,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if cfg.StartupWait <= 0 {
 		cfg.StartupWait = 30 * time.Second
+	}
+	if cfg.ReloadAfter <= 0 {
+		cfg.ReloadAfter = 100_000
 	}
 	if cfg.StatementTimeout <= 0 {
 		cfg.StatementTimeout = 30 * time.Second
@@ -170,6 +176,16 @@ func (db *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return prefsync.Errorf(prefsync.EUNAVAILABLE, "the database is unreachable")
 	case errors.As(err, &pe) && pe.Code == "23505":
 		return &prefsync.Error{Code: prefsync.ECONFLICT, Message: "it exists already"}
+	}
+	return err
+}
+
+// reading classifies a read's error: a database that cannot be reached is
+// EUNAVAILABLE (503), not an internal error.
+func reading(err error) error {
+	var ce *pgconn.ConnectError
+	if err != nil && prefsync.ErrorCode(err) == prefsync.EINTERNAL && (errors.As(err, &ce) || pgconn.SafeToRetry(err)) {
+		return &prefsync.Error{Code: prefsync.EUNAVAILABLE, Message: "the database is unreachable"}
 	}
 	return err
 }

@@ -61,6 +61,12 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	hub.Dispatcher = dispatcher
 	if shared {
 		go pg.Follow(ctx, from, func(ch postgres.Changes) {
+			if ch.Reload {
+				logger.Warn("far behind the other processes: reloading the check index")
+				if err := hub.Load(ctx); err != nil {
+					logger.Error("reload the check index", "err", err)
+				}
+			}
 			hub.Follow(ch.Contacts, ch.Merged, ch.Suppressions)
 			dispatcher.DeliveriesAdded()
 		})
