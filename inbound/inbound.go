@@ -312,6 +312,17 @@ func DecodeConfig(raw json.RawMessage, v any) error {
 	return nil
 }
 
+// CheckEmailTopics checks a config's map of a provider's ids (groups, lists, streams)
+// to topics: each must be a topic sent by email. field names the map in errors.
+func CheckEmailTopics(dict *prefsync.Dictionary, field string, topics map[string]string) error {
+	for id, topic := range topics {
+		if err := dict.ValidateScope(prefsync.Scope{Channel: "email", Topic: topic}); err != nil || topic == prefsync.Any {
+			return prefsync.FieldErrorf(field+"."+id, "%q is not a topic sent by email", topic)
+		}
+	}
+	return nil
+}
+
 // MarketingTopics are the dictionary's marketing topics sent on channel: what a spam
 // complaint stops.
 func MarketingTopics(dict *prefsync.Dictionary, channel string) []string {

@@ -44,10 +44,8 @@ func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 	if err := inbound.DecodeConfig(raw, &c); err != nil {
 		return nil, err
 	}
-	for list, topic := range c.Lists {
-		if err := a.Dict.ValidateScope(prefsync.Scope{Channel: "email", Topic: topic}); err != nil || topic == prefsync.Any {
-			return nil, prefsync.FieldErrorf("lists."+list, "%q is not a topic sent by email", topic)
-		}
+	if err := inbound.CheckEmailTopics(a.Dict, "lists", c.Lists); err != nil {
+		return nil, err
 	}
 	return &receiver{cfg: c, marketing: inbound.MarketingTopics(a.Dict, "email")}, nil
 }

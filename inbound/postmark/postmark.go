@@ -39,10 +39,8 @@ func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 	if err := inbound.DecodeConfig(raw, &c); err != nil {
 		return nil, err
 	}
-	for stream, topic := range c.Streams {
-		if err := a.Dict.ValidateScope(prefsync.Scope{Channel: "email", Topic: topic}); err != nil || topic == prefsync.Any {
-			return nil, prefsync.FieldErrorf("streams."+stream, "%q is not a topic sent by email", topic)
-		}
+	if err := inbound.CheckEmailTopics(a.Dict, "streams", c.Streams); err != nil {
+		return nil, err
 	}
 	return &receiver{streams: c.Streams, marketing: inbound.MarketingTopics(a.Dict, "email")}, nil
 }

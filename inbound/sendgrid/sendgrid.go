@@ -70,13 +70,13 @@ func (a Adapter) Configure(raw json.RawMessage) (inbound.Receiver, error) {
 			return nil, prefsync.FieldErrorf("max_age", "want a duration such as 10m or 1h")
 		}
 	}
+	if err := inbound.CheckEmailTopics(a.Dict, "groups", c.Groups); err != nil {
+		return nil, err
+	}
 	for id, topic := range c.Groups {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil {
 			return nil, prefsync.FieldErrorf("groups."+id, "an unsubscribe group id is a number")
-		}
-		if err := a.Dict.ValidateScope(prefsync.Scope{Channel: "email", Topic: topic}); err != nil || topic == prefsync.Any {
-			return nil, prefsync.FieldErrorf("groups."+id, "%q is not a topic sent by email", topic)
 		}
 		rc.groups[n] = topic
 	}
