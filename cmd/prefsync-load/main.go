@@ -56,12 +56,13 @@ func main() {
 }
 
 func run(c config) error {
-	u, err := url.Parse(c.url)
-	if err != nil {
+	if err := loopback(c.url); err != nil {
 		return err
 	}
-	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("refusing %s: load is only sent to loopback addresses", c.url)
+	if c.url2 != "" {
+		if err := loopback(c.url2); err != nil {
+			return err
+		}
 	}
 	c.duration = min(c.duration, 2*time.Minute)
 	c.count = min(c.count, 20_000_000)
@@ -86,18 +87,21 @@ func run(c config) error {
 	case "antijoin":
 		return l.antijoin()
 	case "follow":
-		if c.url2 != "" {
-			u2, err := url.Parse(c.url2)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(u2.Hostname()); u2.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				return fmt.Errorf("refusing %s: load is only sent to loopback addresses", c.url2)
-			}
-		}
 		return l.follow()
 	}
 	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate, backlog, follow or antijoin", c.mode)
+}
+
+// loopback refuses a URL that is not on this machine.
+func loopback(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("refusing %s: load is only sent to loopback addresses", target)
+	}
+	return nil
 }
 
 type loader struct {
