@@ -39,22 +39,25 @@ func (h *Hub) UnsubscribeLink(ctx context.Context, token string) (Link, *Contact
 
 // Unsubscribe opts the contact of an unsubscribe token out of its scope, with the
 // request's evidence. It is idempotent: when the contact is already opted out of that
-// scope, nothing is written (a mail provider's retry, a second click). It reports whether
-// it wrote the opt-out.
-func (h *Hub) Unsubscribe(ctx context.Context, token string, ev Evidence, touchpoint Touchpoint) (bool, error) {
+// scope, nothing is written (a mail provider's retry, a second click). It returns what
+// the token grants and the contact as it then stands.
+func (h *Hub) Unsubscribe(ctx context.Context, token string, ev Evidence, touchpoint Touchpoint) (Link, *Contact, error) {
 	l, c, err := h.UnsubscribeLink(ctx, token)
 	if err != nil {
-		return false, err
+		return Link{}, nil, err
 	}
 	if s := c.State.Find(l.Scope); s != nil && s.State == OptedOut {
-		return false, nil
+		return l, c, nil
 	}
 	ev.Method = Explicit
-	_, err = h.Ingest(ctx, []EventInput{{
+	if _, err := h.Ingest(ctx, []EventInput{{
 		Subject: Subject{ContactID: c.ID}, Channel: l.Scope.Channel, Topic: l.Scope.Topic, State: OptedOut,
 		Source: Source{System: SystemPrefsync, Touchpoint: touchpoint}, Evidence: ev,
-	}}, SystemPrefsync)
-	return err == nil, err
+	}}, SystemPrefsync); err != nil {
+		return Link{}, nil, err
+	}
+	c, err = h.Store.FindContact(ctx, ContactFilter{ID: &c.ID})
+	return l, c, err
 }
 
 // CreateInbound registers a source of changes; check validates its kind and config

@@ -101,7 +101,7 @@ func (s *session) Data(r io.Reader) error {
 	defer cancel()
 	ev := prefsync.Evidence{IP: s.ip, UserAgent: "mail from " + msg.Header.Get("From")}
 	for _, word := range strings.Fields(subject) {
-		_, err := s.l.Hub.Unsubscribe(ctx, word, ev, prefsync.OneClick)
+		_, _, err := s.l.Hub.Unsubscribe(ctx, word, ev, prefsync.OneClick)
 		switch {
 		case err == nil:
 			return nil

@@ -143,12 +143,7 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		touchpoint = prefsync.EmailLink
 	}
 	ev := prefsync.Evidence{IP: clientIP(r), UserAgent: r.UserAgent()}
-	token := r.PathValue("token")
-	if _, err := p.Hub.Unsubscribe(r.Context(), token, ev, touchpoint); err != nil {
-		p.fail(w, err)
-		return
-	}
-	l, c, err := p.Hub.UnsubscribeLink(r.Context(), token)
+	l, c, err := p.Hub.Unsubscribe(r.Context(), r.PathValue("token"), ev, touchpoint)
 	if err != nil {
 		p.fail(w, err)
 		return
