@@ -275,16 +275,15 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, key := range r.PostForm["on"] {
 			ch, t, _ := strings.Cut(key, ":")
-			if s := (prefsync.Scope{Channel: ch, Topic: t}); p.Hub.Dict.ValidateScope(s) == nil {
-				want[s] = true
-			}
+			want[prefsync.Scope{Channel: ch, Topic: t}] = true
 		}
-		// Only switches the page offers count: not transactional topics, not a suppressed
-		// address's, not made-up scopes.
+		// Only switches the page offers count: not made-up scopes, not transactional
+		// topics, not a suppressed address's.
 		for s := range want {
-			_, suppressed := p.suppressed(c, s)
 			if p.Hub.Dict.ValidateScope(s) != nil || s.Channel == prefsync.Any || s.Topic == prefsync.Any ||
-				p.Hub.Dict.TopicKind(s.Topic) == prefsync.Transactional || suppressed {
+				p.Hub.Dict.TopicKind(s.Topic) == prefsync.Transactional {
+				delete(want, s)
+			} else if _, suppressed := p.suppressed(c, s); suppressed {
 				delete(want, s)
 			}
 		}
