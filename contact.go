@@ -197,6 +197,29 @@ func (c *Contact) Identifiers() []Identifier {
 	return ids
 }
 
+// AddIdentifier adds an identifier, in its stored form, to the contact's lists.
+func (c *Contact) AddIdentifier(id Identifier) {
+	switch id.Kind {
+	case IdentifierEmail:
+		c.Emails = append(c.Emails, id.Value)
+	case IdentifierPhone:
+		c.Phones = append(c.Phones, id.Value)
+	case IdentifierExternal:
+		sys, ext, _ := strings.Cut(id.Value, "\x1f")
+		c.ExternalIDs = append(c.ExternalIDs, ExternalID{System: sys, ID: ext})
+	}
+}
+
+// HasIdentifier reports whether the contact has the identifier.
+func (c *Contact) HasIdentifier(id Identifier) bool {
+	for _, x := range c.Identifiers() {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
 // ContactFilter finds a contact by one of its identifiers.
 type ContactFilter struct {
 	ID         *string

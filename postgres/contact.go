@@ -55,24 +55,12 @@ func loadContact(ctx context.Context, q querier, id string, lock bool) (*prefsyn
 				rows.Close()
 				return nil, err
 			}
-			addIdentifier(c, kind, value)
+			c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
 		}
 		rows.Close()
 		return c, rows.Err()
 	}
 	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
-}
-
-func addIdentifier(c *prefsync.Contact, kind, value string) {
-	switch kind {
-	case prefsync.IdentifierEmail:
-		c.Emails = append(c.Emails, value)
-	case prefsync.IdentifierPhone:
-		c.Phones = append(c.Phones, value)
-	case prefsync.IdentifierExternal:
-		sys, id, _ := strings.Cut(value, "\x1f")
-		c.ExternalIDs = append(c.ExternalIDs, prefsync.ExternalID{System: sys, ID: id})
-	}
 }
 
 // findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
@@ -147,7 +135,7 @@ func (t *tx) addIdentifier(c *prefsync.Contact, id prefsync.Identifier) error {
 		t.idents = append(t.idents, []any{id.Kind, id.Value, num(c.ID)})
 		t.known[id] = c.ID
 	}
-	addIdentifier(c, id.Kind, id.Value)
+	c.AddIdentifier(id)
 	return nil
 }
 
@@ -225,7 +213,7 @@ func (t *tx) prefetch(events []prefsync.Event, cache map[string]*prefsync.Contac
 			return err
 		}
 		if c, ok := loaded[n]; ok {
-			addIdentifier(c, kind, value)
+			c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
 		}
 	}
 	rows.Close()
@@ -318,7 +306,7 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 	}
 	changed := false
 	for _, ident := range ids {
-		if hasIdentifier(c, ident) {
+		if c.HasIdentifier(ident) {
 			continue
 		}
 		if err := t.addIdentifier(c, ident); err != nil {
@@ -327,15 +315,6 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 		changed = true
 	}
 	return c, changed, nil
-}
-
-func hasIdentifier(c *prefsync.Contact, id prefsync.Identifier) bool {
-	for _, x := range c.Identifiers() {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 const qSaveContact = `
@@ -474,7 +453,7 @@ func (db *DB) CountContacts(ctx context.Context) (int, error) {
 // both in contact order, in one snapshot.
 func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error) error {
 	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(ptx pgx.Tx) error {
-		ids := map[int64][][2]string{}
+		ids := map[int64][]prefsync.Identifier{}
 		rows, err := ptx.Query(ctx, `SELECT i.contact_id, i.kind, i.value FROM identifiers i`)
 		if err != nil {
 			return fmt.Errorf("each contact identifiers: %w", err)
@@ -486,7 +465,7 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 				rows.Close()
 				return err
 			}
-			ids[id] = append(ids[id], [2]string{kind, value})
+			ids[id] = append(ids[id], prefsync.Identifier{Kind: kind, Value: value})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -510,8 +489,8 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 			if c.State, err = prefsync.ParseState(state); err != nil {
 				return fmt.Errorf("contact %s: %w", c.ID, err)
 			}
-			for _, kv := range ids[id] {
-				addIdentifier(c, kv[0], kv[1])
+			for _, ident := range ids[id] {
+				c.AddIdentifier(ident)
 			}
 			if err := fn(c); err != nil {
 				return err
@@ -549,7 +528,7 @@ func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync
 			return fmt.Errorf("move identifiers: %w", err)
 		}
 		for _, id := range b.Identifiers() {
-			addIdentifier(a, id.Kind, id.Value)
+			a.AddIdentifier(id)
 		}
 		if _, err := t.Exec(t.ctx, `UPDATE contacts SET merged_into = $1, updated_at = $2 WHERE id = $3`, num(a.ID), now, num(b.ID)); err != nil {
 			return fmt.Errorf("mark merged: %w", err)

@@ -69,7 +69,7 @@ func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, 
 		}
 		for _, ident := range strings.Split(idents.String, "\x1e") {
 			if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
-				addIdentifier(c, kind, value)
+				c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
 			}
 		}
 		return c, nil
@@ -85,18 +85,6 @@ func setTimes(c *prefsync.Contact, created, updated string) error {
 	}
 	c.UpdatedAt, err = parseTime(updated)
 	return err
-}
-
-func addIdentifier(c *prefsync.Contact, kind, value string) {
-	switch kind {
-	case prefsync.IdentifierEmail:
-		c.Emails = append(c.Emails, value)
-	case prefsync.IdentifierPhone:
-		c.Phones = append(c.Phones, value)
-	case prefsync.IdentifierExternal:
-		sys, id, _ := strings.Cut(value, "\x1f")
-		c.ExternalIDs = append(c.ExternalIDs, prefsync.ExternalID{System: sys, ID: id})
-	}
 }
 
 // findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
@@ -156,25 +144,16 @@ func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[s
 	}
 	changed := false
 	for _, ident := range ids {
-		if hasIdentifier(c, ident) {
+		if c.HasIdentifier(ident) {
 			continue
 		}
 		if _, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID)); err != nil {
 			return nil, false, fmt.Errorf("add identifier: %w", err)
 		}
-		addIdentifier(c, ident.Kind, ident.Value)
+		c.AddIdentifier(ident)
 		changed = true
 	}
 	return c, changed, nil
-}
-
-func hasIdentifier(c *prefsync.Contact, id prefsync.Identifier) bool {
-	for _, x := range c.Identifiers() {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 func (t *tx) createContact(ids []prefsync.Identifier) (*prefsync.Contact, error) {
@@ -189,7 +168,7 @@ func (t *tx) createContact(ids []prefsync.Identifier) (*prefsync.Contact, error)
 		if _, err := t.Exec(qAddIdentifier, id.Kind, id.Value, num(c.ID)); err != nil {
 			return nil, fmt.Errorf("create contact identifier: %w", err)
 		}
-		addIdentifier(c, id.Kind, id.Value)
+		c.AddIdentifier(id)
 	}
 	return c, nil
 }
@@ -392,7 +371,7 @@ func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
 				break
 			}
 			if pendID == id {
-				addIdentifier(c, pendKind, pendValue)
+				c.AddIdentifier(prefsync.Identifier{Kind: pendKind, Value: pendValue})
 			}
 			pending = false
 		}
@@ -449,7 +428,7 @@ func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync
 			return fmt.Errorf("move identifiers: %w", err)
 		}
 		for _, id := range b.Identifiers() {
-			addIdentifier(a, id.Kind, id.Value)
+			a.AddIdentifier(id)
 		}
 		if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, num(a.ID), formatTime(now), num(b.ID)); err != nil {
 			return fmt.Errorf("mark merged: %w", err)
