@@ -1,9 +1,6 @@
 package prefsync
 
-import (
-	"context"
-	"encoding/json"
-)
+import "context"
 
 // SystemPrefsync is the source system of changes prefsync records itself: a one-click
 // unsubscribe, a change on the preference page.
@@ -58,20 +55,4 @@ func (h *Hub) Unsubscribe(ctx context.Context, token string, ev Evidence, touchp
 	}
 	c, err = h.Store.FindContact(ctx, ContactFilter{ID: &c.ID})
 	return l, c, err
-}
-
-// CreateInbound registers a source of changes; check validates its kind and config
-// (the adapters know them, not the hub).
-func (h *Hub) CreateInbound(ctx context.Context, in InboundInput, check func(kind string, config json.RawMessage) error) (*Inbound, error) {
-	src, err := NewInbound(in, h.random(), h.Now().UTC())
-	if err != nil {
-		return nil, err
-	}
-	if err := check(src.Kind, src.Config); err != nil {
-		return nil, err
-	}
-	if err := h.Store.CreateInbound(ctx, src); err != nil {
-		return nil, err
-	}
-	return src, nil
 }

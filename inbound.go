@@ -1,6 +1,7 @@
 package prefsync
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,4 +44,20 @@ func NewInbound(in InboundInput, random io.Reader, now time.Time) (*Inbound, err
 		return nil, fmt.Errorf("new source secret: %w", err)
 	}
 	return &Inbound{Name: in.Name, Kind: in.Kind, Config: in.Config, Secret: fmt.Sprintf("%x", b), CreatedAt: now}, nil
+}
+
+// CreateInbound registers a source of changes; check validates its kind and config
+// (the adapters know them, not the hub).
+func (h *Hub) CreateInbound(ctx context.Context, in InboundInput, check func(kind string, config json.RawMessage) error) (*Inbound, error) {
+	src, err := NewInbound(in, h.random(), h.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	if err := check(src.Kind, src.Config); err != nil {
+		return nil, err
+	}
+	if err := h.Store.CreateInbound(ctx, src); err != nil {
+		return nil, err
+	}
+	return src, nil
 }
