@@ -232,6 +232,8 @@ func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 			return fmt.Errorf("lock audit head: %w", err)
 		}
 		t.next++
+		// Read after the lock is held, in a statement of its own: under READ COMMITTED it
+		// then sees every contact the writers before this one added.
 		var last *int64
 		if err := ptx.QueryRow(ctx, `SELECT max(id) FROM contacts`).Scan(&last); err != nil {
 			return fmt.Errorf("read last contact: %w", err)
