@@ -57,6 +57,11 @@ type Config struct {
 	MaxBatch int
 	// MustExist refuses to create a new file: for commands that inspect a store.
 	MustExist bool
+	// Exclusive keeps other processes that ask for it out of the file while the store
+	// is open: a hub keeps the head of the audit chain and its check index in memory,
+	// so a second hub on the same file would fork the chain and miss the first's writes.
+	// Commands that only read, or write no events (keys, deliveries), do not ask.
+	Exclusive bool
 	// WALLimit is how many pages the write-ahead log may hold before the writer makes
 	// it start again from its beginning; it defaults to 16384 (16 MiB).
 	WALLimit int
@@ -67,6 +72,7 @@ type DB struct {
 	cfg    Config
 	read   *sql.DB
 	write  *sql.DB
+	lock   *os.File // held while the store is open, when cfg.Exclusive
 	reqs   chan *request
 	closed chan struct{}
 	done   chan struct{}
@@ -122,6 +128,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("open database %s: its folder: %w", cfg.Path, err)
 		}
 	}
+	var lock *os.File
+	if cfg.Exclusive {
+		if lock, err = lockFile(cfg.Path + "-lock"); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
+		}
+	}
 	// synchronous(FULL) fsyncs the WAL at every commit: an acknowledged write is on disk.
 	// A large page cache, memory-mapped reads and in-memory statement journals keep the
 	// writer out of syscalls other than the WAL append and its fsync.
@@ -130,6 +142,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	file := "file:" + cfg.Path + "?_busy_timeout=10000"
 	write, err := sql.Open(writerDriver, file+"&_synchronous=FULL&_cache_size=-131072&_txlock=immediate")
 	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	write.SetMaxOpenConns(1)
@@ -137,6 +150,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	read, err := sql.Open(readerDriver, file+"&_query_only=1")
 	if err != nil {
 		write.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	read.SetMaxOpenConns(8)
@@ -144,16 +158,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		write.Close()
 		read.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	db := &DB{cfg: cfg, read: read, write: write, reqs: make(chan *request, 1024),
+	db := &DB{cfg: cfg, read: read, write: write, lock: lock, reqs: make(chan *request, 1024),
 		closed: make(chan struct{}), done: make(chan struct{}), destsStale: true,
 		ckpt: ckpt, ckptWake: make(chan struct{}, 1), ckptDone: make(chan struct{})}
 	fail := func(err error) (*DB, error) {
 		db.read.Close()
 		db.write.Close()
 		db.ckpt.Close()
+		closeLock(lock)
 		return nil, fmt.Errorf("open database %s: %w", cfg.Path, err)
 	}
 	if err := db.migrate(ctx); err != nil {
@@ -193,7 +209,9 @@ func (db *DB) Close() error {
 	close(db.closed)
 	<-db.done
 	<-db.ckptDone
-	return errors.Join(db.read.Close(), db.ckpt.Close(), db.write.Close())
+	err := errors.Join(db.read.Close(), db.ckpt.Close(), db.write.Close())
+	closeLock(db.lock)
+	return err
 }
 
 // checkpointInterval spaces the checkpointer's runs, so that one run (and one fsync of

@@ -80,6 +80,34 @@ func TestOpen(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrSecondHub", func(t *testing.T) {
+		path := filepath.Join(dir, "served.db")
+		open := func() (*sqlite.DB, error) {
+			return sqlite.Open(context.Background(), sqlite.Config{Path: path, ConflictWindow: time.Second, Exclusive: true})
+		}
+		first, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second, err := open(); err == nil || !strings.Contains(err.Error(), "another prefsync process") {
+			if second != nil {
+				second.Close()
+			}
+			t.Fatalf("a second hub on the same file: %v", err)
+		}
+		// A command that does not serve (keys, deliveries) may still open it.
+		other, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, MustExist: true})
+		if err != nil {
+			t.Fatalf("a command beside the hub: %v", err)
+		}
+		other.Close()
+		first.Close()
+		again, err := open()
+		if err != nil {
+			t.Fatalf("after the first hub stopped: %v", err)
+		}
+		again.Close()
+	})
 	t.Run("ReopenKeepsChain", func(t *testing.T) {
 		path := filepath.Join(dir, "reopen.db")
 		for i := range 3 {

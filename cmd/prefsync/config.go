@@ -207,6 +207,6 @@ func (c *Config) open(ctx context.Context, create bool) (*prefsync.Dictionary, p
 		}
 		return dict, store, nil
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration(), MustExist: !create})
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: c.Database, ConflictWindow: dict.ConflictWindowDuration(), MustExist: !create, Exclusive: create})
 	return dict, store, err
 }
