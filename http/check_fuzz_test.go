@@ -33,3 +33,30 @@ func FuzzParseRecipient(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCheckRequest holds the fast check-request parser to the full decoder.
+func FuzzParseCheckRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"channel":"email","topic":"promotions","recipients":[{"email":"a@example.com"}]}`,
+		"{ \"recipients\" : [ {\"phone\":\"+14155552671\"} , {\"contact_id\":\"c_1\"} ] ,\n\"channel\":\"sms\" }",
+		`{}`, `{"recipients":[]}`, `{"recipients":[{},]}`, `{"channel":"email",}`, `{"recipients":null}`,
+		`{"channel":"email","channel":"sms","recipients":[{"email":"a"}]}`, `{"topic":1}`, `{"recipients":[{"email":"a"}]} {}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast checkRequest
+		if !parseCheckRequest(body, &fast) {
+			return
+		}
+		var full checkRequest
+		if err := unmarshalStrict(body, &full); err != nil {
+			t.Fatalf("fast path accepted %q, the decoder refuses it: %v", body, err)
+		}
+		a, _ := json.Marshal(fast)
+		b, _ := json.Marshal(full)
+		if string(a) != string(b) {
+			t.Fatalf("%q: fast path read %s, the decoder %s", body, a, b)
+		}
+	})
+}

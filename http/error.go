@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"prefsync"
@@ -81,7 +82,18 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 
 // readBody reads the whole body, at most the server's body limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	return s.readBodyInto(w, r, nil)
+}
+
+// readBodyInto is readBody appending to buf.
+func (s *Server) readBodyInto(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, error) {
+	if r.ContentLength > 0 && r.ContentLength <= s.MaxBodyBytes {
+		// Room for the body and for the last read, which sees its end.
+		buf = slices.Grow(buf, int(r.ContentLength)+bytes.MinRead)
+	}
+	b := bytes.NewBuffer(buf)
+	_, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	body := b.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
