@@ -20,10 +20,6 @@ type checkRequest struct {
 	Recipients []prefsync.Subject `json:"recipients"`
 }
 
-type checkResponse struct {
-	Results []prefsync.Decision `json:"results"`
-}
-
 // handleCheck answers "may I send this?" for a list of recipients (JSON), or for a stream
 // of them (NDJSON, one recipient a line in, one result a line out, in order). The
 // common request is read and answered without reflection, in buffers used again: at
