@@ -33,7 +33,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	buf := checkBuffers.Get().(*checkBuffer)
-	defer checkBuffers.Put(buf)
+	defer buf.release()
 	body, err := s.readBodyInto(w, r, buf.body[:0])
 	if err != nil {
 		s.Error(w, r, err)
@@ -76,23 +76,25 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	out = append(out, "]}\n"...)
 	s.Metrics.decided(allowed, len(in.Recipients)-allowed)
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
-	// Keep the buffers of ordinary requests; drop those a large one grew.
-	if cap(out) <= 64<<10 && cap(body) <= 64<<10 {
-		buf.out, buf.recipients = out, in.Recipients[:0]
-	} else {
-		*buf = checkBuffer{}
-	}
+	buf.out, buf.recipients = out, in.Recipients
 }
-
-var jsonContentType = []string{"application/json"}
 
 // checkBuffer holds one check request's body, recipients and answer.
 type checkBuffer struct {
 	body       []byte
 	recipients []prefsync.Subject
 	out        []byte
+}
+
+// release returns the buffers to the pool: those of ordinary requests, not those a
+// large one grew.
+func (b *checkBuffer) release() {
+	if cap(b.body) > 64<<10 || cap(b.out) > 64<<10 || cap(b.recipients) > 1024 {
+		*b = checkBuffer{}
+	}
+	checkBuffers.Put(b)
 }
 
 var checkBuffers = sync.Pool{New: func() any { return new(checkBuffer) }}
@@ -261,6 +263,8 @@ func recipientAt(b []byte, i int, s *prefsync.Subject) (int, bool) {
 // channel, topic and a list of flat recipients, without reflection; false sends the
 // body to the full decoder. The strings alias body.
 func parseCheckRequest(body []byte, in *checkRequest) bool {
+	const recipients = 1
+	seen := 0
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
@@ -291,7 +295,13 @@ func parseCheckRequest(body []byte, in *checkRequest) bool {
 			if k >= len(body) || body[k] != '[' {
 				return false
 			}
-			in.Recipients = make([]prefsync.Subject, 0, 1)
+			if seen&recipients != 0 {
+				return false // the decoder merges a repeated list into the first
+			}
+			seen |= recipients
+			if in.Recipients = in.Recipients[:0]; in.Recipients == nil {
+				in.Recipients = make([]prefsync.Subject, 0, 1)
+			}
 			for k = skipSpace(body, k+1); k < len(body) && body[k] != ']'; {
 				var subj prefsync.Subject
 				if k, ok = recipientAt(body, k, &subj); !ok {

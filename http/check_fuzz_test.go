@@ -41,6 +41,7 @@ func FuzzParseCheckRequest(f *testing.F) {
 		"{ \"recipients\" : [ {\"phone\":\"+14155552671\"} , {\"contact_id\":\"c_1\"} ] ,\n\"channel\":\"sms\" }",
 		`{}`, `{"recipients":[]}`, `{"recipients":[{},]}`, `{"channel":"email",}`, `{"recipients":null}`,
 		`{"channel":"email","channel":"sms","recipients":[{"email":"a"}]}`, `{"topic":1}`, `{"recipients":[{"email":"a"}]} {}`,
+		`{"recipients":[{"email":"a@x.com","phone":"+1"}],"recipients":[{"email":"b@x.com"}]}`,
 	} {
 		f.Add([]byte(seed))
 	}

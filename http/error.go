@@ -88,8 +88,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 // readBodyInto is readBody appending to buf.
 func (s *Server) readBodyInto(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, error) {
 	if r.ContentLength > 0 && r.ContentLength <= s.MaxBodyBytes {
-		// Room for the body and for the last read, which sees its end.
-		buf = slices.Grow(buf, int(r.ContentLength)+bytes.MinRead)
+		// Room for the body and for the last read, which sees its end; no more than a
+		// small body's ahead of what has arrived.
+		buf = slices.Grow(buf, int(min(r.ContentLength, 64<<10))+bytes.MinRead)
 	}
 	b := bytes.NewBuffer(buf)
 	_, err := b.ReadFrom(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))

@@ -235,10 +235,14 @@ func (db *DB) checkpointer() {
 		case <-db.done:
 			return
 		}
-		var busy, pages, copied int
-		err := db.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &pages, &copied)
-		if err != nil || pages > db.cfg.WALLimit {
-			db.restartWAL.Store(true)
+		// While the writer is asked to finish a checkpoint, this one stands aside: two
+		// checkpoints cannot run at once, and the writer's would be refused.
+		if !db.restartWAL.Load() {
+			var busy, pages, copied int
+			err := db.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &pages, &copied)
+			if err != nil || pages > db.cfg.WALLimit {
+				db.restartWAL.Store(true)
+			}
 		}
 		select {
 		case <-time.After(checkpointInterval):
@@ -249,11 +253,18 @@ func (db *DB) checkpointer() {
 }
 
 // restart, run by the writer between transactions when the checkpointer asks, finishes
-// the checkpoint so that the next transaction starts the log again. A failure here only
-// leaves the log longer: every page in it is still committed.
+// the checkpoint so that the next transaction starts the log again. One that could not
+// copy everything (a checkpoint already running, or readers on old pages) is tried again
+// before the next transaction; meanwhile the log only grows: every page in it is still
+// committed.
 func (db *DB) restart() {
-	if db.restartWAL.Swap(false) {
-		db.write.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	if !db.restartWAL.Load() {
+		return
+	}
+	var busy, pages, copied int
+	err := db.write.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &pages, &copied)
+	if err == nil && busy == 0 && copied == pages {
+		db.restartWAL.Store(false)
 	}
 }
 
