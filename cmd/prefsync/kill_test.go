@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -112,6 +113,13 @@ func startOptOuts(url string, clients, each int) *optOuts {
 	return o
 }
 
+// Count returns how many events were acknowledged so far.
+func (o *optOuts) Count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.acked)
+}
+
 // Stop stops the clients and returns the acknowledged addresses.
 func (o *optOuts) Stop() []string {
 	close(o.stop)
@@ -161,6 +169,7 @@ func TestAcknowledgedSurvivesKill(t *testing.T) {
 func TestDeliveriesSurviveKill(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{} // email → deliveries of its change
+	var slow atomic.Bool     // the receiver slows down, so that changes wait for it
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ch prefsync.Change
 		if err := json.NewDecoder(r.Body).Decode(&ch); err != nil || len(ch.Data.Contact.Emails) != 1 {
@@ -168,6 +177,9 @@ func TestDeliveriesSurviveKill(t *testing.T) {
 			return
 		}
 		time.Sleep(time.Millisecond) // a receiver that takes a moment keeps deliveries in flight
+		if slow.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
 		mu.Lock()
 		seen[ch.Data.Contact.Emails[0]]++
 		mu.Unlock()
@@ -183,19 +195,24 @@ func TestDeliveriesSurviveKill(t *testing.T) {
 	res.Body.Close()
 	writers := startOptOuts(url, 4, 5000)
 
-	// Wait until deliveries are flowing, then kill the hub in the middle of them.
+	// Wait until deliveries are flowing, slow the receiver down until acknowledged
+	// changes wait for it, then kill the hub in the middle of them.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mu.Lock()
 		n := len(seen)
 		mu.Unlock()
-		if n >= 50 || time.Now().After(deadline) {
+		if n >= 50 {
+			slow.Store(true)
+		}
+		if n >= 50 && writers.Count() >= n+20 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+	slow.Store(false)
 	acked := writers.Stop()
 	mu.Lock()
 	before := len(seen)
