@@ -263,8 +263,7 @@ func recipientAt(b []byte, i int, s *prefsync.Subject) (int, bool) {
 // channel, topic and a list of flat recipients, without reflection; false sends the
 // body to the full decoder. The strings alias body.
 func parseCheckRequest(body []byte, in *checkRequest) bool {
-	const recipients = 1
-	seen := 0
+	listed := false // recipients seen
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
@@ -295,10 +294,10 @@ func parseCheckRequest(body []byte, in *checkRequest) bool {
 			if k >= len(body) || body[k] != '[' {
 				return false
 			}
-			if seen&recipients != 0 {
+			if listed {
 				return false // the decoder merges a repeated list into the first
 			}
-			seen |= recipients
+			listed = true
 			if in.Recipients = in.Recipients[:0]; in.Recipients == nil {
 				in.Recipients = make([]prefsync.Subject, 0, 1)
 			}
