@@ -14,10 +14,10 @@ type Index struct {
 	entries    []entry
 	more       map[uint32][]Fact // facts of entries with more than fit inline
 	free       []uint32
-	byID       *table[uint64]
-	byEmail    *table[string]
-	byPhone    *table[string]
-	byExternal *table[string]
+	byID       *table            // contact number -> slot
+	byEmail    *table            // normalised address -> slot
+	byPhone    *table            // E.164 number -> slot
+	byExternal *table            // ExternalValue -> slot
 	suppressed map[string]uint8  // address -> reason code
 	aliases    map[uint64]uint64 // merged contact -> the contact it was merged into
 	unknown    uint8             // policy of a recipient prefsync does not know
@@ -64,8 +64,8 @@ func (x *Index) Reserve(n int) {
 		return
 	}
 	x.entries = make([]entry, 0, n)
-	x.byID = newTable(hashNumber, n)
-	x.byEmail = newTable(hashString, n)
+	x.byID = newTable(false, n)
+	x.byEmail = newTable(true, n)
 }
 
 // NewIndex returns an empty index deciding with dict.
@@ -73,10 +73,10 @@ func NewIndex(dict *Dictionary) *Index {
 	return &Index{
 		dict:       dict,
 		more:       map[uint32][]Fact{},
-		byID:       newTable(hashNumber, 0),
-		byEmail:    newTable(hashString, 0),
-		byPhone:    newTable(hashString, 0),
-		byExternal: newTable(hashString, 0),
+		byID:       newTable(false, 0),
+		byEmail:    newTable(true, 0),
+		byPhone:    newTable(true, 0),
+		byExternal: newTable(true, 0),
 		suppressed: map[string]uint8{},
 		aliases:    map[uint64]uint64{},
 		unknown:    dict.PolicyID(""),
@@ -121,13 +121,13 @@ func (x *Index) put(c *Contact) {
 	}
 	x.entries[slot] = x.newEntry(slot, f)
 	for _, e := range c.Emails {
-		x.byEmail.put(e, slot)
+		x.byEmail.putString(e, slot)
 	}
 	for _, p := range c.Phones {
-		x.byPhone.put(p, slot)
+		x.byPhone.putString(p, slot)
 	}
 	for _, e := range c.ExternalIDs {
-		x.byExternal.put(ExternalValue(e), slot)
+		x.byExternal.putString(ExternalValue(e), slot)
 	}
 }
 
@@ -176,7 +176,7 @@ func (x *Index) slotOf(num uint64) (uint32, bool) {
 	return 0, false
 }
 
-func (x *Index) identifierTable(kind string) *table[string] {
+func (x *Index) identifierTable(kind string) *table {
 	switch kind {
 	case IdentifierEmail:
 		return x.byEmail
@@ -217,7 +217,7 @@ func (x *Index) Suppress(s Suppression) {
 	if m == nil {
 		return
 	}
-	if slot, ok := m.get(s.Address); ok {
+	if slot, ok := m.getString(s.Address); ok {
 		f := x.facts(slot, &x.entries[slot])
 		var kept []Fact
 		for _, fact := range f.Facts { // a new reason replaces the old one
@@ -250,17 +250,17 @@ func (x *Index) lookup(s *Subject) (uint32, bool) {
 		}
 	}
 	if s.Email != "" {
-		if slot, ok := x.byEmail.get(s.Email); ok {
+		if slot, ok := x.byEmail.getString(s.Email); ok {
 			return slot, true
 		}
 	}
 	if s.Phone != "" {
-		if slot, ok := x.byPhone.get(s.Phone); ok {
+		if slot, ok := x.byPhone.getString(s.Phone); ok {
 			return slot, true
 		}
 	}
 	if s.ExternalID != nil {
-		if slot, ok := x.byExternal.get(ExternalValue(*s.ExternalID)); ok {
+		if slot, ok := x.byExternal.getString(ExternalValue(*s.ExternalID)); ok {
 			return slot, true
 		}
 	}

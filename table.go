@@ -4,25 +4,30 @@ import "hash/maphash"
 
 // table is an open-addressing hash table from keys to index slots, with linear probing
 // and backward-shift deletion. Keys and values sit in two flat arrays, about half the
-// memory of a Go map of the same size, which matters at millions of contacts.
-type table[K comparable] struct {
-	hash  func(K) uint64
-	keys  []K
-	vals  []uint32 // slot+1; 0 marks an empty place
-	count int
+// memory of a Go map of the same size, which matters at millions of contacts. A table's
+// keys are numbers, or strings: those are copied end to end into one byte arena and the
+// table keeps where each sits, so that however many keys it has, the table holds no
+// pointer for the garbage collector to follow.
+type table struct {
+	keys    []uint64 // the number, or where the string sits in arena: offset<<24 | length
+	vals    []uint32 // slot+1; 0 marks an empty place
+	count   int
+	strings bool
+	arena   []byte
+	garbage int // bytes of arena whose key was removed; dropped when the table grows
 }
 
-func newTable[K comparable](hash func(K) uint64, capacity int) *table[K] {
+const maxKeyLen = 1<<24 - 1
+
+func newTable(strings bool, capacity int) *table {
 	size := 16
 	for size*4 < capacity*5 { // keep the load at or under 80%
 		size *= 2
 	}
-	return &table[K]{hash: hash, keys: make([]K, size), vals: make([]uint32, size)}
+	return &table{keys: make([]uint64, size), vals: make([]uint32, size), strings: strings}
 }
 
 var tableSeed = maphash.MakeSeed()
-
-func hashString(s string) uint64 { return maphash.String(tableSeed, s) }
 
 // hashNumber mixes a contact number (already random, but not trusted to be).
 func hashNumber(n uint64) uint64 {
@@ -32,68 +37,118 @@ func hashNumber(n uint64) uint64 {
 	return n
 }
 
-func (t *table[K]) len() int { return t.count }
+func (t *table) len() int { return t.count }
 
-func (t *table[K]) get(k K) (uint32, bool) {
-	mask := uint64(len(t.keys) - 1)
-	for i := t.hash(k) & mask; ; i = (i + 1) & mask {
-		switch {
-		case t.vals[i] == 0:
-			return 0, false
-		case t.keys[i] == k:
-			return t.vals[i] - 1, true
-		}
-	}
+// text returns the string key stored at place i of a string table.
+func (t *table) text(i uint64) []byte {
+	at, n := t.keys[i]>>24, t.keys[i]&maxKeyLen
+	return t.arena[at : at+n]
 }
 
-func (t *table[K]) put(k K, slot uint32) {
+// home returns where the key stored at place i would be put in an empty table.
+func (t *table) home(i, mask uint64) uint64 {
+	if t.strings {
+		return maphash.Bytes(tableSeed, t.text(i)) & mask
+	}
+	return hashNumber(t.keys[i]) & mask
+}
+
+// find returns the place of key n (a number table) or s (a string table), or the empty
+// place where it would go.
+func (t *table) find(n uint64, s string) (uint64, bool) {
+	mask := uint64(len(t.keys) - 1)
+	i := hashNumber(n) & mask
+	if t.strings {
+		i = maphash.String(tableSeed, s) & mask
+	}
+	for ; t.vals[i] != 0; i = (i + 1) & mask {
+		if t.strings && string(t.text(i)) == s || !t.strings && t.keys[i] == n {
+			return i, true
+		}
+	}
+	return i, false
+}
+
+func (t *table) get(n uint64) (uint32, bool) { return t.slot(t.find(n, "")) }
+
+func (t *table) getString(s string) (uint32, bool) { return t.slot(t.find(0, s)) }
+
+func (t *table) slot(i uint64, found bool) (uint32, bool) {
+	if !found {
+		return 0, false
+	}
+	return t.vals[i] - 1, true
+}
+
+func (t *table) put(n uint64, slot uint32) { t.insert(n, "", slot) }
+
+// putString adds s, which must be at most maxKeyLen bytes long (identifiers are far
+// shorter).
+func (t *table) putString(s string, slot uint32) { t.insert(0, s, slot) }
+
+func (t *table) insert(n uint64, s string, slot uint32) {
 	if (t.count+1)*5 > len(t.keys)*4 {
 		t.grow()
 	}
-	mask := uint64(len(t.keys) - 1)
-	for i := t.hash(k) & mask; ; i = (i + 1) & mask {
-		if t.vals[i] == 0 {
-			t.keys[i], t.vals[i] = k, slot+1
-			t.count++
-			return
-		}
-		if t.keys[i] == k {
-			t.vals[i] = slot + 1
-			return
+	i, ok := t.find(n, s)
+	if !ok {
+		t.count++
+		t.keys[i] = n
+		if t.strings {
+			t.keys[i] = uint64(len(t.arena))<<24 | uint64(len(s))
+			t.arena = append(t.arena, s...)
 		}
 	}
+	t.vals[i] = slot + 1
 }
 
-func (t *table[K]) remove(k K) {
-	mask := uint64(len(t.keys) - 1)
-	i := t.hash(k) & mask
-	for ; ; i = (i + 1) & mask {
-		if t.vals[i] == 0 {
-			return
-		}
-		if t.keys[i] == k {
-			break
-		}
+func (t *table) remove(n uint64) { t.delete(n, "") }
+
+func (t *table) removeString(s string) { t.delete(0, s) }
+
+func (t *table) delete(n uint64, s string) {
+	i, ok := t.find(n, s)
+	if !ok {
+		return
+	}
+	if t.strings {
+		t.garbage += len(s)
 	}
 	// Shift later members of the probe run back into the hole.
-	var zero K
+	mask := uint64(len(t.keys) - 1)
 	for j := (i + 1) & mask; t.vals[j] != 0; j = (j + 1) & mask {
-		home := t.hash(t.keys[j]) & mask
-		if (j-home)&mask >= (j-i)&mask {
+		if (j-t.home(j, mask))&mask >= (j-i)&mask {
 			t.keys[i], t.vals[i] = t.keys[j], t.vals[j]
 			i = j
 		}
 	}
-	t.keys[i], t.vals[i] = zero, 0
+	t.keys[i], t.vals[i] = 0, 0
 	t.count--
 }
 
-func (t *table[K]) grow() {
+// grow doubles the places, at the same load, and leaves removed strings behind.
+func (t *table) grow() {
 	old := *t
-	*t = *newTable(t.hash, len(old.keys)*8/5) // twice the places, at the same load
+	*t = *newTable(t.strings, len(old.keys)*8/5)
+	t.count = old.count
+	if t.strings {
+		t.arena = make([]byte, 0, len(old.arena)-old.garbage)
+	}
+	mask := uint64(len(t.keys) - 1)
 	for i, v := range old.vals {
-		if v != 0 {
-			t.put(old.keys[i], v-1)
+		if v == 0 {
+			continue
 		}
+		j := old.home(uint64(i), mask)
+		for t.vals[j] != 0 {
+			j = (j + 1) & mask
+		}
+		key := old.keys[i]
+		if t.strings {
+			b := old.text(uint64(i))
+			key = uint64(len(t.arena))<<24 | uint64(len(b))
+			t.arena = append(t.arena, b...)
+		}
+		t.keys[j], t.vals[j] = key, v
 	}
 }
