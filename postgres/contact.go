@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,8 +103,9 @@ type tx struct {
 	idents [][]any
 }
 
-// find is findByIdentifiers, answered from what prefetch read when it did.
-func (t *tx) find(ids []prefsync.Identifier) (string, error) {
+// FindByIdentifiers implements prefsync.WriteTx, answered from what prefetch read when
+// it did.
+func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
 	if t.known == nil {
 		return findByIdentifiers(t.ctx, t, ids)
 	}
@@ -124,18 +124,15 @@ func (t *tx) find(ids []prefsync.Identifier) (string, error) {
 	return found, nil
 }
 
-// addIdentifier adds an identifier to contact c: written when the transaction ends,
-// and known to the rest of it at once.
-func (t *tx) addIdentifier(c *prefsync.Contact, id prefsync.Identifier) error {
+// AddIdentifier implements prefsync.WriteTx: the identifier is written when the
+// transaction ends, and known to the rest of it at once.
+func (t *tx) AddIdentifier(c *prefsync.Contact, id prefsync.Identifier) error {
 	if t.known == nil { // not read ahead: later lookups query, so write it now
-		if _, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, id.Kind, id.Value, num(c.ID)); err != nil {
-			return fmt.Errorf("add identifier: %w", err)
-		}
-	} else {
-		t.idents = append(t.idents, []any{id.Kind, id.Value, num(c.ID)})
-		t.known[id] = c.ID
+		_, err := t.Exec(t.ctx, `INSERT INTO identifiers (kind, value, contact_id) VALUES ($1, $2, $3)`, id.Kind, id.Value, num(c.ID))
+		return err
 	}
-	c.AddIdentifier(id)
+	t.idents = append(t.idents, []any{id.Kind, id.Value, num(c.ID)})
+	t.known[id] = c.ID
 	return nil
 }
 
@@ -266,57 +263,26 @@ func (db *DB) writeChained(ctx context.Context, fn func(t *tx) error) error {
 	})
 }
 
-// contactFor finds the contact the identifiers name, creating it when none does, and
-// attaches the identifiers it lacks. It reports whether the contact changed.
-func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[string]*prefsync.Contact) (*prefsync.Contact, bool, error) {
-	id := contactID
-	other, err := t.find(ids)
-	if err != nil {
-		return nil, false, err
+// LoadContact implements prefsync.WriteTx: the contact is locked until commit.
+func (t *tx) LoadContact(id string) (*prefsync.Contact, error) {
+	return loadContact(t.ctx, t, id, true)
+}
+
+// NewContactID implements prefsync.WriteTx.
+func (t *tx) NewContactID(now time.Time) string {
+	t.last = prefsync.NewContactNumber(now, t.last)
+	return prefsync.ContactIDFromNumber(t.last)
+}
+
+// MarkMerged implements prefsync.WriteTx.
+func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
+	if _, err := t.Exec(t.ctx, `UPDATE identifiers SET contact_id = $1 WHERE contact_id = $2`, num(into.ID), num(from.ID)); err != nil {
+		return fmt.Errorf("move identifiers: %w", err)
 	}
-	switch {
-	case id == "":
-		id = other
-	case other != "" && other != id:
-		return nil, false, &prefsync.Error{Code: prefsync.ECONFLICT, Field: "contact_id",
-			Message: fmt.Sprintf("the identifiers belong to contact %s, not %s", other, id)}
+	if _, err := t.Exec(t.ctx, `UPDATE contacts SET merged_into = $1, updated_at = $2 WHERE id = $3`, num(into.ID), now, num(from.ID)); err != nil {
+		return fmt.Errorf("mark merged: %w", err)
 	}
-	if id == "" {
-		if len(ids) == 0 {
-			return nil, false, prefsync.Errorf(prefsync.ENOTFOUND, "no such contact")
-		}
-		now := t.db.cfg.Now().UTC()
-		t.last = prefsync.NewContactNumber(now, t.last)
-		c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(t.last), CreatedAt: now, UpdatedAt: now}
-		for _, ident := range ids {
-			if err := t.addIdentifier(c, ident); err != nil {
-				return nil, false, err
-			}
-		}
-		cache[c.ID] = c
-		return c, true, nil
-	}
-	c, ok := cache[id]
-	if !ok {
-		if c, err = loadContact(t.ctx, t, id, true); err != nil {
-			return nil, false, err
-		}
-		if cached, ok := cache[c.ID]; ok {
-			c = cached
-		}
-		cache[id], cache[c.ID] = c, c
-	}
-	changed := false
-	for _, ident := range ids {
-		if c.HasIdentifier(ident) {
-			continue
-		}
-		if err := t.addIdentifier(c, ident); err != nil {
-			return nil, false, err
-		}
-		changed = true
-	}
-	return c, changed, nil
+	return nil
 }
 
 const qSaveContact = `
@@ -325,13 +291,8 @@ const qSaveContact = `
 	ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
 		version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`
 
-// saveContact writes a contact's version, attributes and state.
-func (t *tx) saveContact(c *prefsync.Contact) error {
-	return t.saveContacts([]*prefsync.Contact{c})
-}
-
-// saveContacts writes contacts in one round trip.
-func (t *tx) saveContacts(cs []*prefsync.Contact) error {
+// SaveContacts implements prefsync.WriteTx, in one round trip.
+func (t *tx) SaveContacts(cs []*prefsync.Contact) error {
 	b := &pgx.Batch{}
 	for _, c := range cs {
 		b.Queue(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, prefsync.AppendState([]byte{}, &c.State), c.CreatedAt, c.UpdatedAt)
@@ -345,53 +306,11 @@ func (t *tx) saveContacts(cs []*prefsync.Contact) error {
 // UpsertContact implements prefsync.Store.
 func (db *DB) UpsertContact(ctx context.Context, in prefsync.ContactInput) (*prefsync.Contact, error) {
 	var out *prefsync.Contact
-	err := db.writeChained(ctx, func(t *tx) error {
-		c, attached, err := t.contactFor("", in.Identifiers(), map[string]*prefsync.Contact{})
-		if err != nil {
-			return err
-		}
-		var changes []string
-		if attached {
-			changes = append(changes, "identifiers")
-		}
-		if in.Jurisdiction != nil && *in.Jurisdiction != c.Jurisdiction {
-			c.Jurisdiction = *in.Jurisdiction
-			changes = append(changes, "jurisdiction "+quoteEmpty(c.Jurisdiction))
-		}
-		if in.Locale != nil && *in.Locale != c.Locale {
-			c.Locale = *in.Locale
-			changes = append(changes, "locale "+quoteEmpty(c.Locale))
-		}
-		if len(changes) > 0 {
-			now := db.cfg.Now().UTC()
-			c.Version++
-			c.UpdatedAt = now
-			if err := t.saveContact(c); err != nil {
-				return err
-			}
-			r := prefsync.ChainRecord{Kind: prefsync.KindContact, ContactID: c.ID, Status: prefsync.Applied,
-				StatusReason: "set " + strings.Join(changes, ", "), OccurredAt: now, ReceivedAt: now,
-				Source: prefsync.Source{System: in.Source.System, Touchpoint: in.Source.Touchpoint}, Version: c.Version}
-			var ext *prefsync.ExternalID
-			if len(in.ExternalIDs) > 0 {
-				ext = &in.ExternalIDs[0]
-			}
-			p := &prefsync.Personal{Subject: prefsync.Subject{Email: in.Email, Phone: in.Phone, ExternalID: ext}, Actor: in.Source.Actor}
-			if _, err := t.appendAudit(&r, p); err != nil {
-				return err
-			}
-		}
-		out = c
-		return nil
+	err := db.writeChained(ctx, func(t *tx) (err error) {
+		out, err = prefsync.UpsertContact(t, in, db.cfg.Now().UTC())
+		return err
 	})
 	return out, err
-}
-
-func quoteEmpty(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return s
 }
 
 // FindContact implements prefsync.Store.
@@ -505,53 +424,9 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 // MergeContacts implements prefsync.Store.
 func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync.Source, now time.Time) (*prefsync.Contact, error) {
 	var out *prefsync.Contact
-	err := db.writeChained(ctx, func(t *tx) error {
-		a, err := loadContact(t.ctx, t, into, true)
-		if err != nil {
-			return err
-		}
-		b, err := loadContact(t.ctx, t, from, true)
-		if err != nil {
-			return prefsync.WithFieldPrefix(err, "contact_id")
-		}
-		if a.ID == b.ID {
-			return prefsync.FieldErrorf("contact_id", "the contacts are already one")
-		}
-		a.State = prefsync.Merge(a.State, b.State)
-		if a.Jurisdiction == "" {
-			a.Jurisdiction = b.Jurisdiction
-		}
-		if a.Locale == "" {
-			a.Locale = b.Locale
-		}
-		a.Version = max(a.Version, b.Version) + 1
-		a.UpdatedAt = now
-		if _, err := t.Exec(t.ctx, `UPDATE identifiers SET contact_id = $1 WHERE contact_id = $2`, num(a.ID), num(b.ID)); err != nil {
-			return fmt.Errorf("move identifiers: %w", err)
-		}
-		for _, id := range b.Identifiers() {
-			a.AddIdentifier(id)
-		}
-		if _, err := t.Exec(t.ctx, `UPDATE contacts SET merged_into = $1, updated_at = $2 WHERE id = $3`, num(a.ID), now, num(b.ID)); err != nil {
-			return fmt.Errorf("mark merged: %w", err)
-		}
-		if err := t.saveContact(a); err != nil {
-			return err
-		}
-		var seq int64
-		for _, c := range []*prefsync.Contact{b, a} {
-			r := prefsync.ChainRecord{Kind: prefsync.KindMerge, ContactID: c.ID, Status: prefsync.Applied,
-				StatusReason: "merged " + b.ID + " into " + a.ID, OccurredAt: now, ReceivedAt: now, Source: src, Version: a.Version}
-			if seq, err = t.appendAudit(&r, nil); err != nil {
-				return err
-			}
-		}
-		if err := t.fanOut(seq, a, prefsync.Scope{Channel: prefsync.Any, Topic: prefsync.Any}, src.System,
-			func() ([]byte, error) { return prefsync.NewMergeChange(a, b.ID, seq, now) }); err != nil {
-			return err
-		}
-		out = a
-		return nil
+	err := db.writeChained(ctx, func(t *tx) (err error) {
+		out, err = prefsync.MergeContacts(t, into, from, src, now)
+		return err
 	})
 	return out, err
 }

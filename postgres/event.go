@@ -18,74 +18,18 @@ func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefs
 	var results []prefsync.EventResult
 	var changed []*prefsync.Contact
 	err := db.writeChained(ctx, func(t *tx) error {
+		cache := map[string]*prefsync.Contact{}
+		if err := t.prefetch(events, cache); err != nil {
+			return err
+		}
 		var err error
-		results, changed, err = t.applyEvents(events)
+		results, changed, err = prefsync.ApplyEvents(t, events, cache, db.cfg.Now().UTC(), db.cfg.ConflictWindow)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return results, changed, nil
-}
-
-func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
-	cache := map[string]*prefsync.Contact{}
-	dirty := map[string]bool{}
-	var order []*prefsync.Contact
-	touch := func(c *prefsync.Contact) {
-		if !dirty[c.ID] {
-			dirty[c.ID] = true
-			order = append(order, c)
-		}
-	}
-	if err := t.prefetch(events, cache); err != nil {
-		return nil, nil, err
-	}
-	results := make([]prefsync.EventResult, len(events))
-	for i := range events {
-		ev := &events[i]
-		first, firstContact, err := t.seenIdempotencyKey(ev)
-		if err != nil {
-			return nil, nil, err
-		}
-		var c *prefsync.Contact
-		var attached bool
-		if first != 0 {
-			c, _, err = t.contactFor(firstContact, nil, cache)
-		} else {
-			c, attached, err = t.contactFor(ev.Subject.ContactID, ev.Subject.Identifiers(), cache)
-		}
-		if err != nil {
-			return nil, nil, prefsync.WithFieldPrefix(err, fmt.Sprintf("events[%d].subject", i))
-		}
-		if attached {
-			touch(c)
-		}
-		status, reason := prefsync.Duplicate, fmt.Sprintf("%s: first recorded as entry %d", prefsync.ReasonDuplicateIdempotency, first)
-		if first == 0 {
-			status, reason = c.State.Apply(ev, t.next, t.db.cfg.ConflictWindow)
-		}
-		if status == prefsync.Applied {
-			c.Version++
-			c.UpdatedAt = t.db.cfg.Now().UTC()
-			touch(c)
-		}
-		r := prefsync.NewChainRecord(ev, c.ID, status, reason, c.Version)
-		seq, err := t.appendAudit(&r, prefsync.PersonalOf(ev))
-		if err != nil {
-			return nil, nil, err
-		}
-		if status == prefsync.Applied {
-			if err := t.fanOut(seq, c, ev.Scope, ev.Source.System, func() ([]byte, error) { return prefsync.NewChange(ev, c, seq) }); err != nil {
-				return nil, nil, err
-			}
-		}
-		results[i] = prefsync.EventResult{Status: status, Reason: reason, ContactID: c.ID, Version: c.Version, Seq: seq}
-	}
-	if err := t.saveContacts(order); err != nil {
-		return nil, nil, err
-	}
-	return results, order, nil
 }
 
 func idempotencyKey(system, key string) *string {
@@ -96,10 +40,9 @@ func idempotencyKey(system, key string) *string {
 	return &k
 }
 
-// seenIdempotencyKey returns the audit entry and contact of the first event with ev's
-// key, or 0 and "". The chain's head lock orders writers, so the answer holds until
-// commit.
-func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
+// SeenIdempotencyKey implements prefsync.WriteTx. The chain's head lock orders writers,
+// so the answer holds until commit.
+func (t *tx) SeenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
 	key := idempotencyKey(ev.Source.System, ev.IdempotencyKey)
 	if key == nil {
 		return 0, "", nil
@@ -118,8 +61,11 @@ func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
 	return seq, idOf(contact), nil
 }
 
-// appendAudit chains a record after the head; its personal data is stored beside it.
-func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
+// NextSeq implements prefsync.WriteTx.
+func (t *tx) NextSeq() int64 { return t.next }
+
+// AppendAudit implements prefsync.WriteTx.
+func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
 	r.Seq = t.next
 	var salt []byte
 	var personal *string

@@ -18,10 +18,8 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(n int64) time.Time { return time.UnixMilli(n).UTC() }
 
-// fanOut records the deliveries of a change to scope reported by system, audit entry
-// seq of contact c: one per destination that wants it, all sending the body that body
-// builds.
-func (t *tx) fanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
+// FanOut implements prefsync.WriteTx.
+func (t *tx) FanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
 	if t.dests == nil { // read once a transaction
 		var err error
 		if t.dests, err = readDestinations(t.ctx, t); err != nil {

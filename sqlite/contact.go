@@ -108,78 +108,46 @@ func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier
 	return found, nil
 }
 
-// contactFor finds the contact the identifiers name, creating it when none does, and
-// attaches the identifiers it does not have yet. It reports whether c changed; a changed
-// contact must be saved before the transaction ends.
-func (t *tx) contactFor(contactID string, ids []prefsync.Identifier, cache map[string]*prefsync.Contact) (*prefsync.Contact, bool, error) {
-	var err error
-	id := contactID
-	if id == "" {
-		if id, err = findByIdentifiers(t.ctx, t, ids); err != nil {
-			return nil, false, err
-		}
-	} else if other, err := findByIdentifiers(t.ctx, t, ids); err != nil {
-		return nil, false, err
-	} else if other != "" && other != id {
-		return nil, false, &prefsync.Error{Code: prefsync.ECONFLICT, Field: "contact_id",
-			Message: fmt.Sprintf("the identifiers belong to contact %s, not %s", other, id)}
-	}
-	if id == "" {
-		c, err := t.createContact(ids)
-		if err == nil {
-			cache[c.ID] = c
-		}
-		return c, true, err
-	}
-	c, ok := cache[id]
-	if !ok {
-		if c, err = loadContact(t.ctx, t, id); err != nil {
-			return nil, false, err
-		}
-		// id may be a contact merged into c: the batch must share c's one copy.
-		if cached, ok := cache[c.ID]; ok {
-			c = cached
-		}
-		cache[id], cache[c.ID] = c, c
-	}
-	changed := false
-	for _, ident := range ids {
-		if c.HasIdentifier(ident) {
-			continue
-		}
-		if _, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID)); err != nil {
-			return nil, false, fmt.Errorf("add identifier: %w", err)
-		}
-		c.AddIdentifier(ident)
-		changed = true
-	}
-	return c, changed, nil
+// FindByIdentifiers implements prefsync.WriteTx.
+func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
+	return findByIdentifiers(t.ctx, t, ids)
 }
 
-func (t *tx) createContact(ids []prefsync.Identifier) (*prefsync.Contact, error) {
-	if len(ids) == 0 {
-		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no such contact")
-	}
-	now := t.db.cfg.Now().UTC()
-	n := prefsync.NewContactNumber(now, t.db.lastNumber)
-	t.db.lastNumber = n
-	c := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(n), CreatedAt: now, UpdatedAt: now}
-	for _, id := range ids {
-		if _, err := t.Exec(qAddIdentifier, id.Kind, id.Value, num(c.ID)); err != nil {
-			return nil, fmt.Errorf("create contact identifier: %w", err)
-		}
-		c.AddIdentifier(id)
-	}
-	return c, nil
+// LoadContact implements prefsync.WriteTx.
+func (t *tx) LoadContact(id string) (*prefsync.Contact, error) { return loadContact(t.ctx, t, id) }
+
+// NewContactID implements prefsync.WriteTx.
+func (t *tx) NewContactID(now time.Time) string {
+	t.db.lastNumber = prefsync.NewContactNumber(now, t.db.lastNumber)
+	return prefsync.ContactIDFromNumber(t.db.lastNumber)
 }
 
-// saveContact writes a contact's version, attributes and state; the row of a contact
-// created in this transaction is inserted here.
-func (t *tx) saveContact(c *prefsync.Contact) error {
-	state := prefsync.AppendState(nil, &c.State)
-	if _, err := t.Exec(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, string(state),
-		formatTime(c.CreatedAt), formatTime(c.UpdatedAt)); err != nil {
-		return fmt.Errorf("save contact %s: %w", c.ID, err)
+// AddIdentifier implements prefsync.WriteTx.
+func (t *tx) AddIdentifier(c *prefsync.Contact, ident prefsync.Identifier) error {
+	_, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID))
+	return err
+}
+
+// MarkMerged implements prefsync.WriteTx.
+func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
+	if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, num(into.ID), num(from.ID)); err != nil {
+		return fmt.Errorf("move identifiers: %w", err)
+	}
+	if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, num(into.ID), formatTime(now), num(from.ID)); err != nil {
+		return fmt.Errorf("mark merged: %w", err)
+	}
+	return nil
+}
+
+// SaveContacts implements prefsync.WriteTx.
+func (t *tx) SaveContacts(cs []*prefsync.Contact) error {
+	var state []byte
+	for _, c := range cs {
+		state = prefsync.AppendState(state[:0], &c.State)
+		if _, err := t.Exec(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, string(state),
+			formatTime(c.CreatedAt), formatTime(c.UpdatedAt)); err != nil {
+			return fmt.Errorf("save contact %s: %w", c.ID, err)
+		}
 	}
 	return nil
 }
@@ -187,46 +155,9 @@ func (t *tx) saveContact(c *prefsync.Contact) error {
 // UpsertContact implements prefsync.Store.
 func (db *DB) UpsertContact(ctx context.Context, in prefsync.ContactInput) (*prefsync.Contact, error) {
 	var out *prefsync.Contact
-	err := db.do(ctx, func(t *tx) error {
-		c, attached, err := t.contactFor("", in.Identifiers(), map[string]*prefsync.Contact{})
-		if err != nil {
-			return err
-		}
-		var changes []string
-		if attached {
-			changes = append(changes, "identifiers")
-		}
-		if in.Jurisdiction != nil && *in.Jurisdiction != c.Jurisdiction {
-			c.Jurisdiction = *in.Jurisdiction
-			changes = append(changes, "jurisdiction "+quoteEmpty(c.Jurisdiction))
-		}
-		if in.Locale != nil && *in.Locale != c.Locale {
-			c.Locale = *in.Locale
-			changes = append(changes, "locale "+quoteEmpty(c.Locale))
-		}
-		if len(changes) > 0 {
-			// The version moves with anything a decision or a destination depends on, and
-			// the audit trail says what moved it.
-			now := db.cfg.Now().UTC()
-			c.Version++
-			c.UpdatedAt = now
-			if err := t.saveContact(c); err != nil {
-				return err
-			}
-			r := prefsync.ChainRecord{Kind: prefsync.KindContact, ContactID: c.ID, Status: prefsync.Applied,
-				StatusReason: "set " + strings.Join(changes, ", "), OccurredAt: now, ReceivedAt: now,
-				Source: prefsync.Source{System: in.Source.System, Touchpoint: in.Source.Touchpoint}, Version: c.Version}
-			var ext *prefsync.ExternalID
-			if len(in.ExternalIDs) > 0 {
-				ext = &in.ExternalIDs[0]
-			}
-			p := &prefsync.Personal{Subject: prefsync.Subject{Email: in.Email, Phone: in.Phone, ExternalID: ext}, Actor: in.Source.Actor}
-			if _, err := t.appendAudit(&r, p); err != nil {
-				return err
-			}
-		}
-		out = c
-		return nil
+	err := db.do(ctx, func(t *tx) (err error) {
+		out, err = prefsync.UpsertContact(t, in, db.cfg.Now().UTC())
+		return err
 	})
 	return out, err
 }
@@ -272,13 +203,6 @@ func (db *DB) MergedContacts(ctx context.Context) (map[string]string, error) {
 		out[idOf(from)] = idOf(into)
 	}
 	return out, rows.Err()
-}
-
-func quoteEmpty(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return s
 }
 
 // CountContacts implements prefsync.Store.
@@ -403,55 +327,9 @@ func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
 // MergeContacts implements prefsync.Store.
 func (db *DB) MergeContacts(ctx context.Context, into, from string, src prefsync.Source, now time.Time) (*prefsync.Contact, error) {
 	var out *prefsync.Contact
-	err := db.do(ctx, func(t *tx) error {
-		a, err := loadContact(t.ctx, t, into)
-		if err != nil {
-			return err
-		}
-		b, err := loadContact(t.ctx, t, from)
-		if err != nil {
-			return prefsync.WithFieldPrefix(err, "contact_id")
-		}
-		if a.ID == b.ID {
-			return prefsync.FieldErrorf("contact_id", "the contacts are already one")
-		}
-		a.State = prefsync.Merge(a.State, b.State)
-		if a.Jurisdiction == "" {
-			a.Jurisdiction = b.Jurisdiction
-		}
-		if a.Locale == "" {
-			a.Locale = b.Locale
-		}
-		a.Version = max(a.Version, b.Version) + 1
-		a.UpdatedAt = now
-		if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, num(a.ID), num(b.ID)); err != nil {
-			return fmt.Errorf("move identifiers: %w", err)
-		}
-		for _, id := range b.Identifiers() {
-			a.AddIdentifier(id)
-		}
-		if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, num(a.ID), formatTime(now), num(b.ID)); err != nil {
-			return fmt.Errorf("mark merged: %w", err)
-		}
-		if err := t.saveContact(a); err != nil {
-			return err
-		}
-		var seq int64
-		for _, c := range []*prefsync.Contact{b, a} {
-			r := prefsync.ChainRecord{Kind: prefsync.KindMerge, ContactID: c.ID, Status: prefsync.Applied,
-				StatusReason: "merged " + b.ID + " into " + a.ID, OccurredAt: now, ReceivedAt: now, Source: src, Version: a.Version}
-			if seq, err = t.appendAudit(&r, nil); err != nil {
-				return err
-			}
-		}
-		// Destinations learn of the merge as a change of every scope: the old id now
-		// finds the survivor, whose state may be more restrictive than either was.
-		if err := t.fanOut(seq, a, prefsync.Scope{Channel: prefsync.Any, Topic: prefsync.Any}, src.System,
-			func() ([]byte, error) { return prefsync.NewMergeChange(a, b.ID, seq, now) }); err != nil {
-			return err
-		}
-		out = a
-		return nil
+	err := db.do(ctx, func(t *tx) (err error) {
+		out, err = prefsync.MergeContacts(t, into, from, src, now)
+		return err
 	})
 	return out, err
 }

@@ -18,74 +18,13 @@ func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefs
 	var changed []*prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
 		var err error
-		results, changed, err = t.applyEvents(events)
+		results, changed, err = prefsync.ApplyEvents(t, events, map[string]*prefsync.Contact{}, db.cfg.Now().UTC(), db.cfg.ConflictWindow)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return results, changed, nil
-}
-
-func (t *tx) applyEvents(events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
-	cache := map[string]*prefsync.Contact{}
-	dirty := map[string]bool{}
-	var order []*prefsync.Contact
-	touch := func(c *prefsync.Contact) {
-		if !dirty[c.ID] {
-			dirty[c.ID] = true
-			order = append(order, c)
-		}
-	}
-	results := make([]prefsync.EventResult, len(events))
-	for i := range events {
-		ev := &events[i]
-		// A repeat is recorded on the contact of the first, and changes nothing: not even
-		// the identifiers its subject names.
-		first, firstContact, err := t.seenIdempotencyKey(ev)
-		if err != nil {
-			return nil, nil, err
-		}
-		var c *prefsync.Contact
-		var attached bool
-		if first != 0 {
-			c, _, err = t.contactFor(firstContact, nil, cache)
-		} else {
-			c, attached, err = t.contactFor(ev.Subject.ContactID, ev.Subject.Identifiers(), cache)
-		}
-		if err != nil {
-			return nil, nil, prefsync.WithFieldPrefix(err, fmt.Sprintf("events[%d].subject", i))
-		}
-		if attached {
-			touch(c)
-		}
-		status, reason := prefsync.Duplicate, fmt.Sprintf("%s: first recorded as entry %d", prefsync.ReasonDuplicateIdempotency, first)
-		if first == 0 {
-			status, reason = c.State.Apply(ev, t.db.nextSeq, t.db.cfg.ConflictWindow)
-		}
-		if status == prefsync.Applied {
-			c.Version++
-			c.UpdatedAt = t.db.cfg.Now().UTC()
-			touch(c)
-		}
-		r := prefsync.NewChainRecord(ev, c.ID, status, reason, c.Version)
-		seq, err := t.appendAudit(&r, prefsync.PersonalOf(ev))
-		if err != nil {
-			return nil, nil, err
-		}
-		if status == prefsync.Applied {
-			if err := t.fanOut(seq, c, ev.Scope, ev.Source.System, func() ([]byte, error) { return prefsync.NewChange(ev, c, seq) }); err != nil {
-				return nil, nil, err
-			}
-		}
-		results[i] = prefsync.EventResult{Status: status, Reason: reason, ContactID: c.ID, Version: c.Version, Seq: seq}
-	}
-	for _, c := range order {
-		if err := t.saveContact(c); err != nil {
-			return nil, nil, err
-		}
-	}
-	return results, order, nil
 }
 
 const (
@@ -107,9 +46,8 @@ func idempotencyKey(system, key string) any {
 	return system + "\x1f" + key
 }
 
-// seenIdempotencyKey returns the audit entry and contact of the first event with ev's
-// key, or 0 and "".
-func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
+// SeenIdempotencyKey implements prefsync.WriteTx.
+func (t *tx) SeenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
 	key := idempotencyKey(ev.Source.System, ev.IdempotencyKey)
 	if key == nil {
 		return 0, "", nil
@@ -125,9 +63,12 @@ func (t *tx) seenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
 	return seq, idOf(contact), nil
 }
 
-// appendAudit chains a record after the current head. p, the entry's personal data, is
-// stored beside it and committed to by a salted digest.
-func (t *tx) appendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
+// NextSeq implements prefsync.WriteTx.
+func (t *tx) NextSeq() int64 { return t.db.nextSeq }
+
+// AppendAudit implements prefsync.WriteTx: p, the entry's personal data, is stored beside
+// the entry and committed to by a salted digest.
+func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
 	r.Seq = t.db.nextSeq
 	var salt, personal []byte
 	if p != nil {

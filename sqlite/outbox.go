@@ -46,10 +46,9 @@ func (t *tx) destinations() ([]*prefsync.Destination, error) {
 	return ds, nil
 }
 
-// fanOut records the deliveries of a change to scope reported by system, audit entry
-// seq of contact c: one per destination that wants it, all sending the body that body
-// builds (once, and only if some destination wants the change).
-func (t *tx) fanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
+// FanOut implements prefsync.WriteTx: the body is built once, and only if some
+// destination wants the change.
+func (t *tx) FanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
 	dests, err := t.destinations()
 	if err != nil {
 		return err
