@@ -7,14 +7,14 @@ import "hash/maphash"
 // memory of a Go map of the same size, which matters at millions of contacts. A table's
 // keys are numbers, or strings: those are copied end to end into one byte arena and the
 // table keeps where each sits, so that however many keys it has, the table holds no
-// pointer for the garbage collector to follow.
+// pointer for the garbage collector to follow. String keys are never removed (an
+// identifier stays with its contact, and a merge moves it), so the arena only grows.
 type table struct {
 	keys    []uint64 // the number, or where the string sits in arena: offset<<24 | length
 	vals    []uint32 // slot+1; 0 marks an empty place
 	count   int
 	strings bool
 	arena   []byte
-	garbage int // bytes of arena whose key was removed; dropped when the table grows
 }
 
 const maxKeyLen = 1<<24 - 1
@@ -57,9 +57,11 @@ func (t *table) home(i, mask uint64) uint64 {
 // place where it would go.
 func (t *table) find(n uint64, s string) (uint64, bool) {
 	mask := uint64(len(t.keys) - 1)
-	i := hashNumber(n) & mask
+	var i uint64
 	if t.strings {
 		i = maphash.String(tableSeed, s) & mask
+	} else {
+		i = hashNumber(n) & mask
 	}
 	for ; t.vals[i] != 0; i = (i + 1) & mask {
 		if t.strings && string(t.text(i)) == s || !t.strings && t.keys[i] == n {
@@ -84,35 +86,36 @@ func (t *table) put(n uint64, slot uint32) { t.insert(n, "", slot) }
 
 // putString adds s, which must be at most maxKeyLen bytes long (identifiers are far
 // shorter).
-func (t *table) putString(s string, slot uint32) { t.insert(0, s, slot) }
-
-func (t *table) insert(n uint64, s string, slot uint32) {
-	if (t.count+1)*5 > len(t.keys)*4 {
-		t.grow()
+func (t *table) putString(s string, slot uint32) {
+	if len(s) > maxKeyLen {
+		panic("prefsync: index key too long")
 	}
-	i, ok := t.find(n, s)
-	if !ok {
-		t.count++
-		t.keys[i] = n
-		if t.strings {
-			t.keys[i] = uint64(len(t.arena))<<24 | uint64(len(s))
-			t.arena = append(t.arena, s...)
-		}
-	}
-	t.vals[i] = slot + 1
+	t.insert(0, s, slot)
 }
 
-func (t *table) remove(n uint64) { t.delete(n, "") }
-
-func (t *table) removeString(s string) { t.delete(0, s) }
-
-func (t *table) delete(n uint64, s string) {
+func (t *table) insert(n uint64, s string, slot uint32) {
 	i, ok := t.find(n, s)
-	if !ok {
+	if ok {
+		t.vals[i] = slot + 1
 		return
 	}
+	if (t.count+1)*5 > len(t.keys)*4 {
+		t.grow()
+		i, _ = t.find(n, s)
+	}
+	t.count++
+	t.keys[i], t.vals[i] = n, slot+1
 	if t.strings {
-		t.garbage += len(s)
+		t.keys[i] = uint64(len(t.arena))<<24 | uint64(len(s))
+		t.arena = append(t.arena, s...)
+	}
+}
+
+// remove removes number n (string keys are never removed).
+func (t *table) remove(n uint64) {
+	i, ok := t.find(n, "")
+	if !ok {
+		return
 	}
 	// Shift later members of the probe run back into the hole.
 	mask := uint64(len(t.keys) - 1)
@@ -126,14 +129,12 @@ func (t *table) delete(n uint64, s string) {
 	t.count--
 }
 
-// grow doubles the places, at the same load, and leaves removed strings behind.
+// grow doubles the places, at the same load. String keys stay where they are in the
+// arena.
 func (t *table) grow() {
 	old := *t
 	*t = *newTable(t.strings, len(old.keys)*8/5)
-	t.count = old.count
-	if t.strings {
-		t.arena = make([]byte, 0, len(old.arena)-old.garbage)
-	}
+	t.count, t.arena = old.count, old.arena
 	mask := uint64(len(t.keys) - 1)
 	for i, v := range old.vals {
 		if v == 0 {
@@ -143,12 +144,6 @@ func (t *table) grow() {
 		for t.vals[j] != 0 {
 			j = (j + 1) & mask
 		}
-		key := old.keys[i]
-		if t.strings {
-			b := old.text(uint64(i))
-			key = uint64(len(t.arena))<<24 | uint64(len(b))
-			t.arena = append(t.arena, b...)
-		}
-		t.keys[j], t.vals[j] = key, v
+		t.keys[j], t.vals[j] = old.keys[i], v
 	}
 }

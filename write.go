@@ -18,7 +18,8 @@ type WriteTx interface {
 	LoadContact(id string) (*Contact, error)
 	// NewContactID returns the id of a contact created at now.
 	NewContactID(now time.Time) string
-	// AddIdentifier records that ident names c, for the rest of the transaction too.
+	// AddIdentifier records that ident names c, for the rest of the transaction too; it
+	// leaves c as it is (the caller adds ident to it).
 	AddIdentifier(c *Contact, ident Identifier) error
 	// SaveContacts writes contacts' attributes, version and state; a contact created in
 	// the transaction is inserted.
@@ -40,8 +41,9 @@ type WriteTx interface {
 
 // ApplyEvents resolves and records events in order in tx: each is applied by the rules
 // (ContactState.Apply), audited with its status, and fanned out when it changed
-// something. cache holds the contacts tx has read, by id (a store may read a batch's
-// ahead). It returns a result per event and the contacts that changed, saved.
+// something. cache, not nil, holds the contacts tx has read, by id (a store may read a
+// batch's contacts ahead into it). It returns a result per event and the contacts that
+// changed, saved.
 func ApplyEvents(tx WriteTx, events []Event, cache map[string]*Contact, now time.Time, window time.Duration) ([]EventResult, []*Contact, error) {
 	dirty := map[string]bool{}
 	var order []*Contact

@@ -348,7 +348,9 @@ func (l *loader) check() error {
 					errs.Add(1)
 					return
 				}
-				if status, err := readResponse(rd); err != nil || status != 200 {
+				status, err := readResponse(rd)
+				took = time.Since(sent) // an error answer may be slow too
+				if err != nil || status != 200 {
 					if errs.Add(1) < 5 {
 						fmt.Fprintln(os.Stderr, "check:", status, err)
 					}
@@ -357,7 +359,6 @@ func (l *loader) check() error {
 					}
 					continue
 				}
-				took = time.Since(sent)
 				lat.add(w, took)
 			}
 		}()
