@@ -34,9 +34,11 @@ type WriteTx interface {
 	// AppendAudit chains r after the head, with its personal data p (nil for none) stored
 	// apart, and returns its sequence number.
 	AppendAudit(r *ChainRecord, p *Personal) (int64, error)
-	// FanOut queues a change to scope of contact c, reported by system and recorded as
-	// audit entry seq, for each destination that wants it; change builds the body, once.
-	FanOut(seq int64, c *Contact, scope Scope, system string, change func() ([]byte, error)) error
+	// Destinations returns the destinations, as of this point in the transaction.
+	Destinations() ([]*Destination, error)
+	// QueueChange records the change audit entry seq made to contact c, with its body,
+	// and a pending delivery of it to each destination named in to.
+	QueueChange(seq int64, c *Contact, body []byte, to []string) error
 }
 
 // ApplyEvents resolves and records events in order in tx: each is applied by the rules
@@ -90,7 +92,7 @@ func ApplyEvents(tx WriteTx, events []Event, cache map[string]*Contact, now time
 			return nil, nil, err
 		}
 		if status == Applied {
-			if err := tx.FanOut(seq, c, ev.Scope, ev.Source.System, func() ([]byte, error) { return NewChange(ev, c, seq) }); err != nil {
+			if err := fanOut(tx, seq, c, ev.Scope, ev.Source.System, func() ([]byte, error) { return NewChange(ev, c, seq) }); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -197,6 +199,30 @@ func UpsertContact(tx WriteTx, in ContactInput, now time.Time) (*Contact, error)
 	return c, nil
 }
 
+// fanOut queues a change to scope of contact c, reported by system and recorded as audit
+// entry seq, for each destination that wants it. change builds the body: once, and only
+// if some destination wants it.
+func fanOut(tx WriteTx, seq int64, c *Contact, scope Scope, system string, change func() ([]byte, error)) error {
+	dests, err := tx.Destinations()
+	if err != nil {
+		return err
+	}
+	var to []string
+	for _, d := range dests {
+		if d.Wants(scope, system) {
+			to = append(to, d.Name)
+		}
+	}
+	if len(to) == 0 {
+		return nil
+	}
+	body, err := change()
+	if err != nil {
+		return err
+	}
+	return tx.QueueChange(seq, c, body, to)
+}
+
 func quoteEmpty(s string) string {
 	if s == "" {
 		return `""`
@@ -246,7 +272,7 @@ func MergeContacts(tx WriteTx, into, from string, src Source, now time.Time) (*C
 			return nil, err
 		}
 	}
-	err = tx.FanOut(seq, a, Scope{Channel: Any, Topic: Any}, src.System,
+	err = fanOut(tx, seq, a, Scope{Channel: Any, Topic: Any}, src.System,
 		func() ([]byte, error) { return NewMergeChange(a, b.ID, seq, now) })
 	return a, err
 }

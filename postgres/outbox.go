@@ -18,33 +18,27 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(n int64) time.Time { return time.UnixMilli(n).UTC() }
 
-// FanOut implements prefsync.WriteTx.
-func (t *tx) FanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
-	if t.dests == nil { // read once a transaction
+// Destinations implements prefsync.WriteTx: read once a transaction.
+func (t *tx) Destinations() ([]*prefsync.Destination, error) {
+	if t.dests == nil {
 		var err error
 		if t.dests, err = readDestinations(t.ctx, t); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	dests := t.dests
-	var err error
+	return t.dests, nil
+}
+
+// QueueChange implements prefsync.WriteTx.
+func (t *tx) QueueChange(seq int64, c *prefsync.Contact, body []byte, to []string) error {
+	if _, err := t.Exec(t.ctx, `INSERT INTO changes (seq, payload) VALUES ($1, $2)`, seq, string(body)); err != nil {
+		return fmt.Errorf("record change %d: %w", seq, err)
+	}
 	now := ms(t.db.cfg.Now())
-	var payload []byte
-	for _, d := range dests {
-		if !d.Wants(scope, system) {
-			continue
-		}
-		if payload == nil {
-			if payload, err = body(); err != nil {
-				return err
-			}
-			if _, err := t.Exec(t.ctx, `INSERT INTO changes (seq, payload) VALUES ($1, $2)`, seq, string(payload)); err != nil {
-				return fmt.Errorf("record change %d: %w", seq, err)
-			}
-		}
+	for _, name := range to {
 		if _, err := t.Exec(t.ctx, `INSERT INTO deliveries (destination, seq, contact_id, version, status, next_at, created_at, retry_from)
-			VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5)`, d.Name, seq, num(c.ID), c.Version, now); err != nil {
-			return fmt.Errorf("record delivery of %d to %s: %w", seq, d.Name, err)
+			VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5)`, name, seq, num(c.ID), c.Version, now); err != nil {
+			return fmt.Errorf("record delivery of %d to %s: %w", seq, name, err)
 		}
 	}
 	return nil

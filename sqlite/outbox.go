@@ -31,10 +31,10 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(n int64) time.Time { return time.UnixMilli(n).UTC() }
 
-// destinations returns the destinations, read again in this transaction after any
-// change to them. The copy is the writer's, so events fan out to exactly the
+// Destinations implements prefsync.WriteTx. They are read again in the transaction after
+// any change to them; the copy is the writer's, so events fan out to exactly the
 // destinations committed before them.
-func (t *tx) destinations() ([]*prefsync.Destination, error) {
+func (t *tx) Destinations() ([]*prefsync.Destination, error) {
 	if !t.db.destsStale {
 		return t.db.dests, nil
 	}
@@ -46,29 +46,15 @@ func (t *tx) destinations() ([]*prefsync.Destination, error) {
 	return ds, nil
 }
 
-// FanOut implements prefsync.WriteTx: the body is built once, and only if some
-// destination wants the change.
-func (t *tx) FanOut(seq int64, c *prefsync.Contact, scope prefsync.Scope, system string, body func() ([]byte, error)) error {
-	dests, err := t.destinations()
-	if err != nil {
-		return err
+// QueueChange implements prefsync.WriteTx.
+func (t *tx) QueueChange(seq int64, c *prefsync.Contact, body []byte, to []string) error {
+	if _, err := t.Exec(qAddChange, seq, string(body)); err != nil {
+		return fmt.Errorf("record change %d: %w", seq, err)
 	}
 	now := ms(t.db.cfg.Now())
-	var payload []byte
-	for _, d := range dests {
-		if !d.Wants(scope, system) {
-			continue
-		}
-		if payload == nil {
-			if payload, err = body(); err != nil {
-				return err
-			}
-			if _, err := t.Exec(qAddChange, seq, string(payload)); err != nil {
-				return fmt.Errorf("record change %d: %w", seq, err)
-			}
-		}
-		if _, err := t.Exec(qAddDelivery, d.Name, seq, num(c.ID), c.Version, now, now, now); err != nil {
-			return fmt.Errorf("record delivery of %d to %s: %w", seq, d.Name, err)
+	for _, name := range to {
+		if _, err := t.Exec(qAddDelivery, name, seq, num(c.ID), c.Version, now, now, now); err != nil {
+			return fmt.Errorf("record delivery of %d to %s: %w", seq, name, err)
 		}
 	}
 	return nil
