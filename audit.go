@@ -3,6 +3,7 @@ package prefsync
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -123,4 +124,67 @@ func VerifyLink(prev []byte, seq int64, body, hash, salt, personal []byte) ([]by
 		return nil, fmt.Errorf("personal data does not match its digest")
 	}
 	return hash, nil
+}
+
+// StoredIdempotencyKey is the form stores keep an idempotency key in: the client's key
+// scoped to its source system; nil when the event has none.
+func StoredIdempotencyKey(system, key string) *string {
+	if key == "" {
+		return nil
+	}
+	k := system + "\x1f" + key
+	return &k
+}
+
+// AuditRow is an audit entry as a store keeps it: the chained body and its hash, the
+// columns queries use beside them, and the personal data apart.
+type AuditRow struct {
+	Seq            int64
+	ContactID      string
+	Status         string
+	IdempotencyKey *string // nil when the entry has none
+	Body, Hash     []byte
+	Salt, Personal []byte // Personal is nil once erased
+}
+
+// AuditVerifier checks an audit trail row by row, oldest first.
+type AuditVerifier struct {
+	rep  AuditReport
+	prev []byte
+}
+
+// Check checks the next row, and reports whether the trail is whole so far; once it is
+// not, Report says where and why.
+func (v *AuditVerifier) Check(row AuditRow) bool {
+	if want := v.rep.Entries + 1; row.Seq != want {
+		v.rep.BadSeq, v.rep.Problem = want, fmt.Sprintf("entry %d is missing", want)
+		return false
+	}
+	next, err := VerifyLink(v.prev, row.Seq, row.Body, row.Hash, row.Salt, row.Personal)
+	if err == nil {
+		// The columns that queries use must say what the chained content says.
+		var r ChainRecord
+		json.Unmarshal(row.Body, &r)
+		k := StoredIdempotencyKey(r.Source.System, r.IdempotencyKey)
+		if r.ContactID != row.ContactID || string(r.Status) != row.Status ||
+			(k == nil) != (row.IdempotencyKey == nil) || k != nil && *k != *row.IdempotencyKey {
+			err = fmt.Errorf("the row's contact, status or idempotency key differs from the chained content")
+		}
+	}
+	if err != nil {
+		v.rep.BadSeq, v.rep.Problem = row.Seq, err.Error()
+		return false
+	}
+	v.prev = next
+	v.rep.Entries++
+	return true
+}
+
+// Report returns what the rows checked so far show.
+func (v *AuditVerifier) Report() AuditReport {
+	rep := v.rep
+	if rep.Problem == "" {
+		rep.OK, rep.Head = true, hex.EncodeToString(v.prev)
+	}
+	return rep
 }

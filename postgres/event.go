@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,18 +31,10 @@ func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefs
 	return results, changed, nil
 }
 
-func idempotencyKey(system, key string) *string {
-	if key == "" {
-		return nil
-	}
-	k := system + "\x1f" + key
-	return &k
-}
-
 // SeenIdempotencyKey implements prefsync.WriteTx. The chain's head lock orders writers,
 // so the answer holds until commit.
 func (t *tx) SeenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
-	key := idempotencyKey(ev.Source.System, ev.IdempotencyKey)
+	key := prefsync.StoredIdempotencyKey(ev.Source.System, ev.IdempotencyKey)
 	if key == nil {
 		return 0, "", nil
 	}
@@ -85,7 +76,7 @@ func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 		return 0, err
 	}
 	hash := prefsync.ChainHash(t.head, body)
-	key := idempotencyKey(r.Source.System, r.IdempotencyKey)
+	key := prefsync.StoredIdempotencyKey(r.Source.System, r.IdempotencyKey)
 	t.audit = append(t.audit, []any{r.Seq, num(r.ContactID), string(r.Status), key, string(body), hash, salt, personal})
 	if key != nil && r.Status != prefsync.Duplicate {
 		t.keys[*key] = [2]int64{r.Seq, num(r.ContactID)}
@@ -159,46 +150,24 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 		return prefsync.AuditReport{}, fmt.Errorf("verify audit: %w", err)
 	}
 	defer rows.Close()
-	var rep prefsync.AuditReport
-	var prev []byte
-	want := int64(1)
+	var v prefsync.AuditVerifier
 	for rows.Next() {
-		var seq, contactNum int64
-		var status, body string
-		var key, personal *string
-		var hash, salt []byte
-		if err := rows.Scan(&seq, &contactNum, &status, &key, &body, &hash, &salt, &personal); err != nil {
-			return rep, err
+		var row prefsync.AuditRow
+		var contactNum int64
+		var body string
+		var personal *string
+		if err := rows.Scan(&row.Seq, &contactNum, &row.Status, &row.IdempotencyKey, &body, &row.Hash, &row.Salt, &personal); err != nil {
+			return v.Report(), err
 		}
-		if seq != want {
-			rep.BadSeq, rep.Problem = want, fmt.Sprintf("entry %d is missing", want)
-			return rep, nil
-		}
-		var data []byte
+		row.ContactID, row.Body = idOf(contactNum), []byte(body)
 		if personal != nil {
-			data = []byte(*personal)
+			row.Personal = []byte(*personal)
 		}
-		next, err := prefsync.VerifyLink(prev, seq, []byte(body), hash, salt, data)
-		if err == nil {
-			var r prefsync.ChainRecord
-			json.Unmarshal([]byte(body), &r)
-			k := idempotencyKey(r.Source.System, r.IdempotencyKey)
-			if r.ContactID != idOf(contactNum) || string(r.Status) != status || (k == nil) != (key == nil) || (k != nil && *k != *key) {
-				err = fmt.Errorf("the row's contact, status or idempotency key differs from the chained content")
-			}
+		if !v.Check(row) {
+			return v.Report(), nil
 		}
-		if err != nil {
-			rep.BadSeq, rep.Problem = seq, err.Error()
-			return rep, nil
-		}
-		prev, want = next, want+1
-		rep.Entries++
 	}
-	if err := rows.Err(); err != nil {
-		return rep, err
-	}
-	rep.OK, rep.Head = true, hex.EncodeToString(prev)
-	return rep, nil
+	return v.Report(), rows.Err()
 }
 
 // receipts returns what each destination made of the given changes, by audit entry.

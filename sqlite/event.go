@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,12 +37,12 @@ const (
 var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSeenIdempotency, qAppendAudit,
 	qAddChange, qAddDelivery, qRecordAttempt}
 
-// idempotencyKey scopes a client's key to its source system; no key is NULL.
+// idempotencyKey is prefsync.StoredIdempotencyKey as a query argument: NULL for none.
 func idempotencyKey(system, key string) any {
-	if key == "" {
-		return nil
+	if k := prefsync.StoredIdempotencyKey(system, key); k != nil {
+		return *k
 	}
-	return system + "\x1f" + key
+	return nil
 }
 
 // SeenIdempotencyKey implements prefsync.WriteTx.
@@ -91,13 +90,6 @@ func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 	}
 	t.db.head, t.db.nextSeq = hash, t.db.nextSeq+1
 	return r.Seq, nil
-}
-
-func anyOf(s sql.NullString) any {
-	if !s.Valid {
-		return nil
-	}
-	return s.String
 }
 
 func nullString(b []byte) any {
@@ -182,45 +174,25 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 		return prefsync.AuditReport{}, fmt.Errorf("verify audit: %w", err)
 	}
 	defer rows.Close()
-	var rep prefsync.AuditReport
-	var prev []byte
-	want := int64(1)
+	var v prefsync.AuditVerifier
 	for rows.Next() {
-		var seq, contactNum int64
-		var status, body string
+		var row prefsync.AuditRow
+		var contactNum int64
+		var body string
 		var key, personal sql.NullString
-		var hash, salt []byte
-		if err := rows.Scan(&seq, &contactNum, &status, &key, &body, &hash, &salt, &personal); err != nil {
-			return rep, err
+		if err := rows.Scan(&row.Seq, &contactNum, &row.Status, &key, &body, &row.Hash, &row.Salt, &personal); err != nil {
+			return v.Report(), err
 		}
-		if seq != want {
-			rep.BadSeq, rep.Problem = want, fmt.Sprintf("entry %d is missing", want)
-			return rep, nil
+		row.ContactID, row.Body = idOf(contactNum), []byte(body)
+		if key.Valid {
+			row.IdempotencyKey = &key.String
 		}
-		var data []byte
 		if personal.Valid {
-			data = []byte(personal.String)
+			row.Personal = []byte(personal.String)
 		}
-		next, err := prefsync.VerifyLink(prev, seq, []byte(body), hash, salt, data)
-		if err == nil {
-			// The columns that queries use must say what the chained content says.
-			var r prefsync.ChainRecord
-			json.Unmarshal([]byte(body), &r)
-			if r.ContactID != idOf(contactNum) || string(r.Status) != status ||
-				idempotencyKey(r.Source.System, r.IdempotencyKey) != anyOf(key) {
-				err = fmt.Errorf("the row's contact, status or idempotency key differs from the chained content")
-			}
+		if !v.Check(row) {
+			return v.Report(), nil
 		}
-		if err != nil {
-			rep.BadSeq, rep.Problem = seq, err.Error()
-			return rep, nil
-		}
-		prev, want = next, want+1
-		rep.Entries++
 	}
-	if err := rows.Err(); err != nil {
-		return rep, err
-	}
-	rep.OK, rep.Head = true, hex.EncodeToString(prev)
-	return rep, nil
+	return v.Report(), rows.Err()
 }

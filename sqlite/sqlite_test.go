@@ -153,6 +153,7 @@ func TestAuditTamper(t *testing.T) {
 		{"EditedPersonal", `UPDATE audit SET personal = replace(personal, '192.0.2.1', '10.0.0.1') WHERE seq = 3`, 3},
 		{"EditedStatusColumn", `UPDATE audit SET status = 'rejected' WHERE seq = 2`, 2},
 		{"Deleted", `DELETE FROM audit WHERE seq = 2`, 2},
+		{"EditedIdempotencyKeyColumn", `UPDATE audit SET idempotency_key = 'crm' || char(31) || 'k1' WHERE seq = 2`, 2},
 		{"MovedToOtherContact", `UPDATE audit SET contact_id = contact_id + 1 WHERE seq = 1`, 1},
 		{"ErasedPersonalIsFine", `UPDATE audit SET salt = NULL, personal = NULL WHERE seq = 1`, 0},
 	} {
