@@ -19,12 +19,8 @@ type querier interface {
 
 // The statements of the write path, prepared once (see hotQueries).
 const (
-	// A contact and its identifiers in one statement; identifiers come as
-	// kind US value RS kind US value ….
-	qContact = `
-		SELECT jurisdiction, locale, version, state, merged_into, created_at, updated_at,
-			(SELECT group_concat(kind || char(31) || value, char(30)) FROM identifiers WHERE contact_id = contacts.id)
-		FROM contacts WHERE id = ?`
+	// A contact and its identifiers in one statement (see scanContact).
+	qContact        = `SELECT ` + contactColumns + ` FROM contacts WHERE id = ?`
 	qFindIdentifier = `SELECT contact_id FROM identifiers WHERE kind = ? AND value = ?`
 	qAddIdentifier  = `INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`
 	// New contacts are written once, at the end of their transaction, with their state.
@@ -34,6 +30,39 @@ const (
 		ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
 			version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`
 )
+
+// contactColumns are a contact's columns as scanContact reads them; identifiers come as
+// kind US value RS kind US value ….
+const contactColumns = `jurisdiction, locale, version, state, merged_into, created_at, updated_at,
+	(SELECT group_concat(kind || char(31) || value, char(30)) FROM identifiers WHERE contact_id = contacts.id)`
+
+// scanContact reads contactColumns with scan, and the contact a merged one was merged
+// into; it leaves the id to the caller.
+func scanContact(scan func(dest ...any) error) (*prefsync.Contact, sql.NullInt64, error) {
+	c := &prefsync.Contact{}
+	var state, created, updated string
+	var mergedInto sql.NullInt64
+	var idents sql.NullString
+	if err := scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &created, &updated, &idents); err != nil {
+		return nil, mergedInto, err
+	}
+	if mergedInto.Valid {
+		return c, mergedInto, nil
+	}
+	var err error
+	if c.State, err = prefsync.ParseState([]byte(state)); err != nil {
+		return nil, mergedInto, err
+	}
+	if err := setTimes(c, created, updated); err != nil {
+		return nil, mergedInto, err
+	}
+	for _, ident := range strings.Split(idents.String, "\x1e") {
+		if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
+			c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
+		}
+	}
+	return c, mergedInto, nil
+}
 
 // num is the database key of a contact id; ids that do not parse key nothing (0).
 func num(id string) int64 {
@@ -46,12 +75,7 @@ func idOf(n int64) string { return prefsync.ContactIDFromNumber(uint64(n)) }
 // loadContact reads a live contact by id, following merges.
 func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, error) {
 	for range 8 { // merges chain at most a few times; bound the walk anyway
-		c := &prefsync.Contact{ID: id}
-		var state, created, updated string
-		var mergedInto sql.NullInt64
-		var idents sql.NullString
-		err := q.QueryRowContext(ctx, qContact, num(id)).
-			Scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &created, &updated, &idents)
+		c, mergedInto, err := scanContact(q.QueryRowContext(ctx, qContact, num(id)).Scan)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id)
@@ -61,17 +85,7 @@ func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, 
 			id = idOf(mergedInto.Int64)
 			continue
 		}
-		if c.State, err = prefsync.ParseState([]byte(state)); err != nil {
-			return nil, fmt.Errorf("load contact %s: %w", id, err)
-		}
-		if err := setTimes(c, created, updated); err != nil {
-			return nil, fmt.Errorf("load contact %s: %w", id, err)
-		}
-		for _, ident := range strings.Split(idents.String, "\x1e") {
-			if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
-				c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
-			}
-		}
+		c.ID = id
 		return c, nil
 	}
 	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
@@ -89,16 +103,21 @@ func setTimes(c *prefsync.Contact, created, updated string) error {
 
 // findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
 func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier) (string, error) {
+	return findEach(ids, func(id prefsync.Identifier) (int64, error) { return findIdentifier(ctx, q, id) })
+}
+
+// findEach returns the id of the one contact that find finds for the identifiers, ""
+// if none.
+func findEach(ids []prefsync.Identifier, find func(prefsync.Identifier) (int64, error)) (string, error) {
 	found := ""
 	for _, id := range ids {
-		var n int64
-		err := q.QueryRowContext(ctx, qFindIdentifier, id.Kind, id.Value).Scan(&n)
+		n, err := find(id)
 		cid := idOf(n)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			continue
 		case err != nil:
 			return "", fmt.Errorf("find %s: %w", id.Kind, err)
+		case n == 0:
+			continue
 		case found != "" && cid != found:
 			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
 				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, cid)}
@@ -108,9 +127,25 @@ func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier
 	return found, nil
 }
 
-// FindByIdentifiers implements prefsync.WriteTx.
+// findIdentifier returns the number of the contact id names, 0 for none.
+func findIdentifier(ctx context.Context, q querier, id prefsync.Identifier) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, qFindIdentifier, id.Kind, id.Value).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// FindByIdentifiers implements prefsync.WriteTx, from what was read ahead where that
+// is still true.
 func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
-	return findByIdentifiers(t.ctx, t, ids)
+	return findEach(ids, func(id prefsync.Identifier) (int64, error) {
+		if n, ok := t.ahead.find(t.db.touched, id); ok {
+			return n, nil
+		}
+		return findIdentifier(t.ctx, t, id)
+	})
 }
 
 // LoadContact implements prefsync.WriteTx.
@@ -124,12 +159,16 @@ func (t *tx) NewContactID(now time.Time) string {
 
 // AddIdentifier implements prefsync.WriteTx.
 func (t *tx) AddIdentifier(c *prefsync.Contact, ident prefsync.Identifier) error {
+	t.touch(touch{ident: ident})
+	t.touch(touch{contact: num(c.ID)})
 	_, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID))
 	return err
 }
 
 // MarkMerged implements prefsync.WriteTx.
 func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
+	t.touch(touch{contact: num(from.ID)})
+	t.touch(touch{contact: num(into.ID)})
 	if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, num(into.ID), num(from.ID)); err != nil {
 		return fmt.Errorf("move identifiers: %w", err)
 	}
@@ -143,6 +182,7 @@ func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
 func (t *tx) SaveContacts(cs []*prefsync.Contact) error {
 	var state []byte
 	for _, c := range cs {
+		t.touch(touch{contact: num(c.ID)})
 		state = prefsync.AppendState(state[:0], &c.State)
 		if _, err := t.Exec(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, string(state),
 			formatTime(c.CreatedAt), formatTime(c.UpdatedAt)); err != nil {

@@ -11,13 +11,37 @@ import (
 	"prefsync"
 )
 
-// ApplyEvents implements prefsync.Store.
+// aheadMin is the fewest events read ahead. For a few, the read costs more than it
+// saves: a reader starts each read with its pages dropped (the file changed), while the
+// writer's stay warm. Measured with the load generator's single events and batches.
+const aheadMin = 16
+
+// ApplyEvents implements prefsync.Store: it reads a batch's contacts ahead, then applies
+// the events in the writer.
 func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
+	var a *ahead
+	if len(events) >= db.aheadMin {
+		var err error
+		if a, err = db.readAhead(ctx, events); err != nil {
+			a = nil // a missed shortcut: the writer reads for itself
+		}
+	}
+	return db.applyEvents(ctx, a, events)
+}
+
+// applyEvents applies events in the writer, with what a (nil for nothing) read ahead.
+func (db *DB) applyEvents(ctx context.Context, a *ahead, events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
 	var results []prefsync.EventResult
 	var changed []*prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
+		cache := map[string]*prefsync.Contact{}
+		// What was read ahead is used once: a run again, after a failed one, must not see
+		// what the failed one did to the contacts.
+		a.fill(t.db.touched, cache)
+		t.ahead, a = a, nil
+		defer func() { t.ahead = nil }()
 		var err error
-		results, changed, err = prefsync.ApplyEvents(t, events, map[string]*prefsync.Contact{}, db.cfg.Now().UTC(), db.cfg.ConflictWindow)
+		results, changed, err = prefsync.ApplyEvents(t, events, cache, db.cfg.Now().UTC(), db.cfg.ConflictWindow)
 		return err
 	})
 	if err != nil {
