@@ -145,12 +145,18 @@ type AuditRow struct {
 	IdempotencyKey *string // nil when the entry has none
 	Body, Hash     []byte
 	Salt, Personal []byte // Personal is nil once erased
+	// Linked is set where the store links each entry to its contact's entry before it,
+	// PrevSeq (0 for none), to read a contact's history by.
+	Linked  bool
+	PrevSeq int64
 }
 
 // AuditVerifier checks an audit trail row by row, oldest first.
 type AuditVerifier struct {
 	rep  AuditReport
 	prev []byte
+	// last is each contact's latest entry so far, where the store links them.
+	last map[string]int64
 }
 
 // Check checks the next row, and reports whether the trail is whole so far; once it is
@@ -171,12 +177,32 @@ func (v *AuditVerifier) Check(row AuditRow) bool {
 			err = fmt.Errorf("the row's contact, status or idempotency key differs from the chained content")
 		}
 	}
+	if err == nil && row.Linked {
+		if v.last == nil {
+			v.last = map[string]int64{}
+		}
+		if want := v.last[row.ContactID]; row.PrevSeq != want {
+			err = fmt.Errorf("the row links to entry %d as its contact's previous, not %d", row.PrevSeq, want)
+		}
+		v.last[row.ContactID] = row.Seq
+	}
 	if err != nil {
 		v.rep.BadSeq, v.rep.Problem = row.Seq, err.Error()
 		return false
 	}
 	v.prev = next
 	v.rep.Entries++
+	return true
+}
+
+// CheckLatest checks, once every row is checked, a store's link from a contact to its
+// latest entry (0 for none), and reports whether the trail is whole so far.
+func (v *AuditVerifier) CheckLatest(contactID string, seq int64) bool {
+	if want := v.last[contactID]; seq != want {
+		v.rep.BadSeq = max(want, seq)
+		v.rep.Problem = fmt.Sprintf("contact %s links to entry %d as its latest, not %d", contactID, seq, want)
+		return false
+	}
 	return true
 }
 

@@ -70,8 +70,10 @@ type ahead struct {
 	// idents holds every identifier the batch names, with the number of the contact it
 	// found (0 for none).
 	idents map[prefsync.Identifier]int64
-	// contacts are the live contacts the batch names, by number.
+	// contacts are the live contacts the batch names, by number, and their latest audit
+	// entries.
 	contacts map[int64]*prefsync.Contact
+	last     map[int64]int64
 }
 
 const (
@@ -83,7 +85,7 @@ const (
 
 // readAhead reads what events' subjects name, as it is now.
 func (db *DB) readAhead(ctx context.Context, events []prefsync.Event) (*ahead, error) {
-	a := &ahead{txn: db.ended.Load(), idents: map[prefsync.Identifier]int64{}, contacts: map[int64]*prefsync.Contact{}}
+	a := &ahead{txn: db.ended.Load(), idents: map[prefsync.Identifier]int64{}, contacts: map[int64]*prefsync.Contact{}, last: map[int64]int64{}}
 	// One read transaction: a reader that sees the file changed drops its pages.
 	rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -143,13 +145,13 @@ func (db *DB) readAhead(ctx context.Context, events []prefsync.Event) (*ahead, e
 	defer rows.Close()
 	for rows.Next() {
 		var n int64
-		c, mergedInto, err := scanContact(func(dest ...any) error { return rows.Scan(append([]any{&n}, dest...)...) })
+		c, row, err := scanContact(func(dest ...any) error { return rows.Scan(append([]any{&n}, dest...)...) })
 		if err != nil {
 			return nil, fmt.Errorf("read contacts ahead: %w", err)
 		}
-		if !mergedInto.Valid { // a merged contact is left to the writer, which follows the merge
+		if !row.mergedInto.Valid { // a merged contact is left to the writer, which follows the merge
 			c.ID = idOf(n)
-			a.contacts[n] = c
+			a.contacts[n], a.last[n] = c, row.lastSeq
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -175,14 +177,14 @@ func (a *ahead) find(m *touches, id prefsync.Identifier) (n int64, ok bool) {
 	}
 }
 
-// fill puts the contacts read ahead that are still as read into cache.
-func (a *ahead) fill(m *touches, cache map[string]*prefsync.Contact) {
+// fill puts the contacts read ahead that are still as read into cache, for t.
+func (a *ahead) fill(t *tx, cache map[string]*prefsync.Contact) {
 	if a == nil {
 		return
 	}
 	for n, c := range a.contacts {
-		if !m.after(touch{contact: n}, a.txn) {
-			cache[c.ID] = c
+		if !t.db.touched.after(touch{contact: n}, a.txn) {
+			cache[c.ID], t.last[n] = c, a.last[n]
 		}
 	}
 }

@@ -75,7 +75,7 @@ func TestAheadUsedWhileTrue(t *testing.T) {
 		t.Fatalf("find new@example.com = %d, %v; want 0, true", n, ok)
 	}
 	cache := map[string]*prefsync.Contact{}
-	a.fill(db.touched, cache)
+	a.fill(&tx{db: db, last: map[int64]int64{}}, cache)
 	if cache[c] == nil || cache[c].Version != 1 {
 		t.Fatalf("cache = %v; want contact %s at version 1", cache, c)
 	}

@@ -25,43 +25,51 @@ const (
 	qAddIdentifier  = `INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`
 	// New contacts are written once, at the end of their transaction, with their state.
 	qSaveContact = `
-		INSERT INTO contacts (id, jurisdiction, locale, version, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO contacts (id, jurisdiction, locale, version, state, last_seq, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
-			version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`
+			version = excluded.version, state = excluded.state, last_seq = excluded.last_seq, updated_at = excluded.updated_at`
+	qLastSeq     = `SELECT last_seq FROM contacts WHERE id = ?`
+	qSaveLastSeq = `UPDATE contacts SET last_seq = ? WHERE id = ?`
 )
 
 // contactColumns are a contact's columns as scanContact reads them; identifiers come as
 // kind US value RS kind US value ….
-const contactColumns = `jurisdiction, locale, version, state, merged_into, created_at, updated_at,
+const contactColumns = `jurisdiction, locale, version, state, merged_into, last_seq, created_at, updated_at,
 	(SELECT group_concat(kind || char(31) || value, char(30)) FROM identifiers WHERE contact_id = contacts.id)`
 
-// scanContact reads contactColumns with scan, and the contact a merged one was merged
-// into; it leaves the id to the caller.
-func scanContact(scan func(dest ...any) error) (*prefsync.Contact, sql.NullInt64, error) {
+// contactRow is what the store keeps of a contact beside prefsync.Contact.
+type contactRow struct {
+	mergedInto sql.NullInt64
+	lastSeq    int64 // the contact's latest audit entry, 0 for none
+}
+
+// scanContact reads contactColumns with scan; it leaves the id to the caller, and the
+// rest of a merged contact unread.
+func scanContact(scan func(dest ...any) error) (*prefsync.Contact, contactRow, error) {
 	c := &prefsync.Contact{}
+	var row contactRow
 	var state, created, updated string
-	var mergedInto sql.NullInt64
 	var idents sql.NullString
-	if err := scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &mergedInto, &created, &updated, &idents); err != nil {
-		return nil, mergedInto, err
+	if err := scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &row.mergedInto, &row.lastSeq, &created, &updated, &idents); err != nil {
+		return nil, row, err
 	}
-	if mergedInto.Valid {
-		return c, mergedInto, nil
+	if row.mergedInto.Valid {
+		return c, row, nil
 	}
 	var err error
 	if c.State, err = prefsync.ParseState([]byte(state)); err != nil {
-		return nil, mergedInto, err
+		return nil, row, err
 	}
 	if err := setTimes(c, created, updated); err != nil {
-		return nil, mergedInto, err
+		return nil, row, err
 	}
 	for _, ident := range strings.Split(idents.String, "\x1e") {
 		if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
 			c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
 		}
 	}
-	return c, mergedInto, nil
+	return c, row, nil
 }
 
 // num is the database key of a contact id; ids that do not parse key nothing (0).
@@ -72,23 +80,23 @@ func num(id string) int64 {
 
 func idOf(n int64) string { return prefsync.ContactIDFromNumber(uint64(n)) }
 
-// loadContact reads a live contact by id, following merges.
-func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, error) {
+// loadContact reads a live contact by id, following merges, and its latest audit entry.
+func loadContact(ctx context.Context, q querier, id string) (*prefsync.Contact, int64, error) {
 	for range 8 { // merges chain at most a few times; bound the walk anyway
-		c, mergedInto, err := scanContact(q.QueryRowContext(ctx, qContact, num(id)).Scan)
+		c, row, err := scanContact(q.QueryRowContext(ctx, qContact, num(id)).Scan)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id)
+			return nil, 0, prefsync.Errorf(prefsync.ENOTFOUND, "no contact %s", id)
 		case err != nil:
-			return nil, fmt.Errorf("load contact %s: %w", id, err)
-		case mergedInto.Valid:
-			id = idOf(mergedInto.Int64)
+			return nil, 0, fmt.Errorf("load contact %s: %w", id, err)
+		case row.mergedInto.Valid:
+			id = idOf(row.mergedInto.Int64)
 			continue
 		}
 		c.ID = id
-		return c, nil
+		return c, row.lastSeq, nil
 	}
-	return nil, fmt.Errorf("load contact %s: merge chain too long", id)
+	return nil, 0, fmt.Errorf("load contact %s: merge chain too long", id)
 }
 
 // setTimes reads a contact's stored creation and update times.
@@ -149,12 +157,46 @@ func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
 }
 
 // LoadContact implements prefsync.WriteTx.
-func (t *tx) LoadContact(id string) (*prefsync.Contact, error) { return loadContact(t.ctx, t, id) }
+func (t *tx) LoadContact(id string) (*prefsync.Contact, error) {
+	c, last, err := loadContact(t.ctx, t, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := t.last[num(c.ID)]; !ok { // else the transaction's own is newer than the row's
+		t.last[num(c.ID)] = last
+	}
+	return c, nil
+}
 
 // NewContactID implements prefsync.WriteTx.
 func (t *tx) NewContactID(now time.Time) string {
 	t.db.lastNumber = prefsync.NewContactNumber(now, t.db.lastNumber)
+	t.last[int64(t.db.lastNumber)] = 0
 	return prefsync.ContactIDFromNumber(t.db.lastNumber)
+}
+
+// lastSeq returns the latest audit entry of contact n, as the transaction leaves it.
+func (t *tx) lastSeq(n int64) (int64, error) {
+	last, ok := t.last[n]
+	if !ok { // a contact the transaction did not read: not so on the write paths
+		err := t.QueryRowContext(t.ctx, qLastSeq, n).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("latest audit entry of %s: %w", idOf(n), err)
+		}
+		t.last[n] = last
+	}
+	return last, nil
+}
+
+// saveLastSeqs writes the latest audit entry of each contact audited since it was saved.
+func (t *tx) saveLastSeqs() error {
+	for n := range t.lastUnsaved {
+		if _, err := t.Exec(qSaveLastSeq, t.last[n], n); err != nil {
+			return fmt.Errorf("save latest audit entry of %s: %w", idOf(n), err)
+		}
+	}
+	clear(t.lastUnsaved)
+	return nil
 }
 
 // AddIdentifier implements prefsync.WriteTx.
@@ -184,10 +226,16 @@ func (t *tx) SaveContacts(cs []*prefsync.Contact) error {
 	for _, c := range cs {
 		t.touch(touch{contact: num(c.ID)})
 		state = prefsync.AppendState(state[:0], &c.State)
-		if _, err := t.Exec(qSaveContact, num(c.ID), c.Jurisdiction, c.Locale, c.Version, string(state),
+		n := num(c.ID)
+		last, err := t.lastSeq(n)
+		if err != nil {
+			return err
+		}
+		if _, err := t.Exec(qSaveContact, n, c.Jurisdiction, c.Locale, c.Version, string(state), last,
 			formatTime(c.CreatedAt), formatTime(c.UpdatedAt)); err != nil {
 			return fmt.Errorf("save contact %s: %w", c.ID, err)
 		}
+		delete(t.lastUnsaved, n)
 	}
 	return nil
 }
@@ -207,7 +255,8 @@ func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefs
 	var ident prefsync.Identifier
 	switch {
 	case f.ID != nil:
-		return loadContact(ctx, db.read, *f.ID)
+		c, _, err := loadContact(ctx, db.read, *f.ID)
+		return c, err
 	case f.Email != nil:
 		ident = prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: *f.Email}
 	case f.Phone != nil:
@@ -224,7 +273,8 @@ func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefs
 	if id == "" {
 		return nil, prefsync.Errorf(prefsync.ENOTFOUND, "no contact has that %s", ident.Kind)
 	}
-	return loadContact(ctx, db.read, id)
+	c, _, err := loadContact(ctx, db.read, id)
+	return c, err
 }
 
 // MergedContacts implements prefsync.Store.

@@ -37,7 +37,7 @@ func (db *DB) applyEvents(ctx context.Context, a *ahead, events []prefsync.Event
 		cache := map[string]*prefsync.Contact{}
 		// What was read ahead is used once: a run again, after a failed one, must not see
 		// what the failed one did to the contacts.
-		a.fill(t.db.touched, cache)
+		a.fill(t, cache)
 		t.ahead, a = a, nil
 		defer func() { t.ahead = nil }()
 		var err error
@@ -55,11 +55,12 @@ const (
 	qAppendAudit     = `
 		INSERT INTO audit (seq, contact_id, status, idempotency_key, body, hash, salt, personal)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qLinkAudit = `INSERT INTO audit_links (seq, prev_seq) VALUES (?, ?)`
 )
 
 // hotQueries are prepared on the writer's connection when the store opens.
-var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSeenIdempotency, qAppendAudit,
-	qAddChange, qAddDelivery, qRecordAttempt}
+var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSaveLastSeq, qSeenIdempotency,
+	qAppendAudit, qLinkAudit, qAddChange, qAddDelivery, qRecordAttempt}
 
 // idempotencyKey is prefsync.StoredIdempotencyKey as a query argument: NULL for none.
 func idempotencyKey(system, key string) any {
@@ -90,14 +91,19 @@ func (t *tx) SeenIdempotencyKey(ev *prefsync.Event) (int64, string, error) {
 func (t *tx) NextSeq() int64 { return t.db.nextSeq }
 
 // AppendAudit implements prefsync.WriteTx: p, the entry's personal data, is stored beside
-// the entry and committed to by a salted digest.
+// the entry and committed to by a salted digest. The entry links to its contact's entry
+// before it.
 func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, error) {
+	n := num(r.ContactID)
+	prev, err := t.lastSeq(n)
+	if err != nil {
+		return 0, err
+	}
 	r.Seq = t.db.nextSeq
 	var salt, personal []byte
 	if p != nil {
 		salt = make([]byte, 16)
 		rand.Read(salt)
-		var err error
 		if personal, err = json.Marshal(p); err != nil {
 			return 0, err
 		}
@@ -108,11 +114,17 @@ func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 		return 0, err
 	}
 	hash := prefsync.ChainHash(t.db.head, body)
-	if _, err := t.Exec(qAppendAudit, r.Seq, num(r.ContactID), string(r.Status), idempotencyKey(r.Source.System, r.IdempotencyKey),
+	if _, err := t.Exec(qAppendAudit, r.Seq, n, string(r.Status), idempotencyKey(r.Source.System, r.IdempotencyKey),
 		string(body), hash, salt, nullString(personal)); err != nil {
 		return 0, fmt.Errorf("append audit: %w", err)
 	}
+	if _, err := t.Exec(qLinkAudit, r.Seq, prev); err != nil {
+		return 0, fmt.Errorf("link audit entry: %w", err)
+	}
 	t.db.head, t.db.nextSeq = hash, t.db.nextSeq+1
+	t.last[n] = r.Seq
+	t.lastUnsaved[n] = true
+	t.touch(touch{contact: n})
 	return r.Seq, nil
 }
 
@@ -137,18 +149,23 @@ func personalOf(seq int64, data sql.NullString) (*prefsync.Personal, error) {
 
 // History implements prefsync.Store.
 func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEntry, error) {
-	c, err := loadContact(ctx, db.read, contactID)
+	c, _, err := loadContact(ctx, db.read, contactID)
 	if err != nil {
 		return nil, err
 	}
-	// A contact's history includes the histories of all contacts merged into it.
+	// A contact's history includes the histories of all contacts merged into it; each
+	// contact's entries are found by following the links from its latest.
 	rows, err := db.read.QueryContext(ctx, `
 		WITH RECURSIVE folded(id) AS (
 			SELECT ?
 			UNION SELECT contacts.id FROM contacts JOIN folded ON contacts.merged_into = folded.id
+		), entries(seq) AS (
+			SELECT last_seq FROM contacts WHERE id IN (SELECT id FROM folded) AND last_seq <> 0
+			UNION ALL SELECT audit_links.prev_seq FROM audit_links JOIN entries ON audit_links.seq = entries.seq
+			WHERE audit_links.prev_seq <> 0
 		)
 		SELECT seq, body, personal FROM audit
-		WHERE contact_id IN (SELECT id FROM folded)
+		WHERE seq IN (SELECT seq FROM entries)
 		ORDER BY seq`, num(c.ID))
 	if err != nil {
 		return nil, fmt.Errorf("history of %s: %w", c.ID, err)
@@ -191,21 +208,48 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 	return out, nil
 }
 
-// VerifyAudit implements prefsync.Store.
+// VerifyAudit implements prefsync.Store: the chain, and the links from contacts to
+// their entries that history is read by.
 func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, contact_id, status, idempotency_key, body, hash, salt, personal FROM audit ORDER BY seq`)
+	var v prefsync.AuditVerifier
+	whole, err := db.verifyEntries(ctx, &v)
+	if err != nil || !whole {
+		return v.Report(), err
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT id, last_seq FROM contacts`)
 	if err != nil {
-		return prefsync.AuditReport{}, fmt.Errorf("verify audit: %w", err)
+		return v.Report(), fmt.Errorf("verify audit: %w", err)
 	}
 	defer rows.Close()
-	var v prefsync.AuditVerifier
 	for rows.Next() {
-		var row prefsync.AuditRow
+		var id, last int64
+		if err := rows.Scan(&id, &last); err != nil {
+			return v.Report(), err
+		}
+		if !v.CheckLatest(idOf(id), last) {
+			return v.Report(), nil
+		}
+	}
+	return v.Report(), rows.Err()
+}
+
+// verifyEntries checks every audit entry with v, and reports whether all were whole.
+func (db *DB) verifyEntries(ctx context.Context, v *prefsync.AuditVerifier) (bool, error) {
+	// An entry without its link reads as linked to -1, which no entry is.
+	rows, err := db.read.QueryContext(ctx, `
+		SELECT seq, contact_id, status, idempotency_key, body, hash, salt, personal, coalesce(audit_links.prev_seq, -1)
+		FROM audit LEFT JOIN audit_links USING (seq) ORDER BY seq`)
+	if err != nil {
+		return false, fmt.Errorf("verify audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		row := prefsync.AuditRow{Linked: true}
 		var contactNum int64
 		var body string
 		var key, personal sql.NullString
-		if err := rows.Scan(&row.Seq, &contactNum, &row.Status, &key, &body, &row.Hash, &row.Salt, &personal); err != nil {
-			return v.Report(), err
+		if err := rows.Scan(&row.Seq, &contactNum, &row.Status, &key, &body, &row.Hash, &row.Salt, &personal, &row.PrevSeq); err != nil {
+			return false, err
 		}
 		row.ContactID, row.Body = idOf(contactNum), []byte(body)
 		if key.Valid {
@@ -215,8 +259,8 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 			row.Personal = []byte(personal.String)
 		}
 		if !v.Check(row) {
-			return v.Report(), nil
+			return false, nil
 		}
 	}
-	return v.Report(), rows.Err()
+	return true, rows.Err()
 }

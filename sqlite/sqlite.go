@@ -439,11 +439,14 @@ func (db *DB) run(reqs []*request) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{Tx: sqlTx, db: db, ctx: ctx}
+	t := &tx{Tx: sqlTx, db: db, ctx: ctx, last: map[int64]int64{}, lastUnsaved: map[int64]bool{}}
 	for _, r := range reqs {
 		if err = r.fn(t); err != nil {
 			break
 		}
+	}
+	if err == nil {
+		err = t.saveLastSeqs()
 	}
 	if err == nil {
 		if err = sqlTx.Commit(); err != nil {
@@ -468,6 +471,10 @@ type tx struct {
 	ctx context.Context
 	// ahead is what the running request read ahead, if anything.
 	ahead *ahead
+	// last holds the latest audit entry of each contact the transaction has read or
+	// audited, by number; lastUnsaved, those audited since the contact was saved.
+	last        map[int64]int64
+	lastUnsaved map[int64]bool
 }
 
 // touch records that the transaction changes k.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,7 @@ func TestAuditTamper(t *testing.T) {
 		storetest.Event("a@example.com", scope, prefsync.OptedOut, now),
 		storetest.Event("b@example.com", scope, prefsync.OptedOut, now),
 		storetest.Event("c@example.com", scope, prefsync.OptedOut, now),
+		storetest.Event("a@example.com", scope, prefsync.OptedIn, now.Add(time.Second)),
 	})
 	db.Close()
 	for _, tc := range []struct {
@@ -155,6 +157,10 @@ func TestAuditTamper(t *testing.T) {
 		{"Deleted", `DELETE FROM audit WHERE seq = 2`, 2},
 		{"EditedIdempotencyKeyColumn", `UPDATE audit SET idempotency_key = 'crm' || char(31) || 'k1' WHERE seq = 2`, 2},
 		{"MovedToOtherContact", `UPDATE audit SET contact_id = contact_id + 1 WHERE seq = 1`, 1},
+		// History follows these links: cutting one would hide entries from it.
+		{"UnlinkedFromPrevious", `UPDATE audit_links SET prev_seq = 0 WHERE seq = 4`, 4},
+		{"LinkDeleted", `DELETE FROM audit_links WHERE seq = 4`, 4},
+		{"ContactLinksToOlderEntry", `UPDATE contacts SET last_seq = 1 WHERE last_seq = 4`, 4},
 		{"ErasedPersonalIsFine", `UPDATE audit SET salt = NULL, personal = NULL WHERE seq = 1`, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,5 +188,87 @@ func TestAuditTamper(t *testing.T) {
 				t.Errorf("verify = %+v, want entry %d named", rep, tc.bad)
 			}
 		})
+	}
+}
+
+// A store written before entries were linked gets its links from migration 4, and
+// reads the same histories, which verify.
+func TestMigrationLinksEntries(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := prefsync.Scope{Channel: "email", Topic: "*"}
+	now := time.Now()
+	res, _, err := db.ApplyEvents(ctx, []prefsync.Event{
+		storetest.Event("a@example.com", scope, prefsync.OptedOut, now),
+		storetest.Event("b@example.com", scope, prefsync.OptedOut, now),
+		storetest.Event("a@example.com", scope, prefsync.OptedIn, now.Add(time.Second)),
+		storetest.Event("c@example.com", scope, prefsync.OptedIn, now),
+		storetest.Event("b@example.com", scope, prefsync.OptedIn, now.Add(2*time.Second)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := res[0].ContactID, res[1].ContactID
+	if _, err := db.MergeContacts(ctx, a, b, prefsync.Source{System: "test", Touchpoint: prefsync.API}, now); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func(db *sqlite.DB) []int64 {
+		t.Helper()
+		h, err := db.History(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, e := range h {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	want := seqs(db)
+	if len(want) != 6 {
+		t.Fatalf("history of the survivor has entries %v; want 6 (4 events and 2 merge entries)", want)
+	}
+	db.Close()
+	// Back to the layout before migration 4.
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE INDEX audit_by_contact ON audit (contact_id, seq)`,
+		`DROP TABLE audit_links`,
+		`ALTER TABLE contacts DROP COLUMN last_seq`,
+		`DELETE FROM schema_migrations WHERE version = 4`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err = sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := seqs(db); !slices.Equal(got, want) {
+		t.Errorf("history after the migration has entries %v; want %v", got, want)
+	}
+	rep, err := db.VerifyAudit(ctx)
+	if err != nil || !rep.OK {
+		t.Errorf("verify after the migration: %+v, %v", rep, err)
+	}
+	// New entries link on from the migrated ones.
+	if _, _, err := db.ApplyEvents(ctx, []prefsync.Event{storetest.Event("b@example.com", scope, prefsync.OptedOut, now.Add(3*time.Second))}); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(db); len(got) != len(want)+1 {
+		t.Errorf("history after one more event has entries %v; want %v and one more", got, want)
+	}
+	if rep, err := db.VerifyAudit(ctx); err != nil || !rep.OK {
+		t.Errorf("verify after one more event: %+v, %v", rep, err)
 	}
 }
