@@ -155,7 +155,8 @@ type AuditRow struct {
 type AuditVerifier struct {
 	rep  AuditReport
 	prev []byte
-	// last is each contact's latest entry so far, where the store links them.
+	// last is each contact's latest entry so far, where the store links them: one entry
+	// per contact, tens of MB for a million.
 	last map[string]int64
 }
 

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"prefsync"
 )
@@ -31,7 +32,7 @@ type touch struct {
 type touches struct {
 	cur, prev map[touch]uint64
 	// since is the first transaction cur and prev cover: what is in neither was last
-	// touched before it.
+	// touched before it. curSince is the first that cur covers.
 	since, curSince uint64
 }
 
@@ -96,7 +97,8 @@ func (db *DB) readAhead(ctx context.Context, events []prefsync.Event) (*ahead, e
 	nums := map[int64]bool{}
 	for i := range events {
 		for _, id := range events[i].Subject.Identifiers() {
-			if _, ok := a.idents[id]; !ok {
+			// JSON would carry a value that is not UTF-8 changed: the writer finds it.
+			if _, ok := a.idents[id]; !ok && utf8.ValidString(id.Value) {
 				a.idents[id] = 0
 				pairs = append(pairs, [2]string{id.Kind, id.Value})
 			}
@@ -107,7 +109,7 @@ func (db *DB) readAhead(ctx context.Context, events []prefsync.Event) (*ahead, e
 	}
 	if len(pairs) > 0 {
 		// In key order, each lookup finds the pages the one before it used.
-		slices.SortFunc(pairs, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
+		slices.SortFunc(pairs, func(x, y [2]string) int { return cmp.Or(strings.Compare(x[0], y[0]), strings.Compare(x[1], y[1])) })
 		arg, err := json.Marshal(pairs)
 		if err != nil {
 			return nil, err
@@ -161,8 +163,8 @@ func (db *DB) readAhead(ctx context.Context, events []prefsync.Event) (*ahead, e
 }
 
 // find answers whether id finds a contact, and which (0 for none), from what was read
-// ahead; ok is false when the read may no longer be true.
-func (a *ahead) find(m *touches, id prefsync.Identifier) (n int64, ok bool) {
+// ahead; ok is false when the read may no longer be true for t.
+func (a *ahead) find(t *tx, id prefsync.Identifier) (n int64, ok bool) {
 	if a == nil {
 		return 0, false
 	}
@@ -171,13 +173,14 @@ func (a *ahead) find(m *touches, id prefsync.Identifier) (n int64, ok bool) {
 	case !asked:
 		return 0, false
 	case n == 0:
-		return 0, !m.after(touch{ident: id}, a.txn)
+		return 0, !t.db.touched.after(touch{ident: id}, a.txn)
 	default:
-		return n, !m.after(touch{contact: n}, a.txn)
+		return n, !t.db.touched.after(touch{contact: n}, a.txn)
 	}
 }
 
-// fill puts the contacts read ahead that are still as read into cache, for t.
+// fill puts the contacts read ahead that are still as read into cache, and their latest
+// audit entries into t.
 func (a *ahead) fill(t *tx, cache map[string]*prefsync.Contact) {
 	if a == nil {
 		return

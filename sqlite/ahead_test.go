@@ -67,23 +67,26 @@ func TestAheadUsedWhileTrue(t *testing.T) {
 	ev := storetest.Event("a@example.com", promos, prefsync.OptedIn, t0.Add(time.Minute))
 	a := mustReadAhead(t, db, ev, storetest.Event("new@example.com", news, prefsync.OptedIn, t0))
 	email := prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: "a@example.com"}
-	if n, ok := a.find(db.touched, email); !ok || idOf(n) != c {
+	wt := &tx{db: db, last: map[int64]int64{}}
+	if n, ok := a.find(wt, email); !ok || idOf(n) != c {
 		t.Fatalf("find a@example.com = %d, %v; want contact %s, true", n, ok, c)
 	}
 	unknown := prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: "new@example.com"}
-	if n, ok := a.find(db.touched, unknown); !ok || n != 0 {
+	if n, ok := a.find(wt, unknown); !ok || n != 0 {
 		t.Fatalf("find new@example.com = %d, %v; want 0, true", n, ok)
 	}
 	cache := map[string]*prefsync.Contact{}
-	a.fill(&tx{db: db, last: map[int64]int64{}}, cache)
+	a.fill(wt, cache)
 	if cache[c] == nil || cache[c].Version != 1 {
 		t.Fatalf("cache = %v; want contact %s at version 1", cache, c)
 	}
-	if res := mustApply(t, db, a, ev); res[0].ContactID != c || res[0].Version != 2 {
-		t.Fatalf("result %+v; want contact %s at version 2", res[0], c)
+	// Marked, the copy read ahead shows that the writer built on it.
+	cache[c].Version = 10
+	if res := mustApply(t, db, a, ev); res[0].ContactID != c || res[0].Version != 11 {
+		t.Fatalf("result %+v; want contact %s at version 11, from the copy read ahead", res[0], c)
 	}
 	// Once the contact is written, the read is no longer true.
-	if _, ok := a.find(db.touched, email); ok {
+	if _, ok := a.find(wt, email); ok {
 		t.Fatal("find still answers from the read ahead after the contact was written")
 	}
 }
@@ -146,44 +149,20 @@ func TestAheadMergedSince(t *testing.T) {
 // is as if the failed run never was: it does not build on the copies it changed.
 func TestAheadRunAgain(t *testing.T) {
 	db := openAhead(t)
-	ctx := context.Background()
 	mustApply(t, db, nil, storetest.Event("e@example.com", news, prefsync.OptedIn, t0))
 	mustApply(t, db, nil, prefsync.Event{Subject: prefsync.Subject{Phone: "+14155550100"}, Scope: news, State: prefsync.OptedIn,
 		OccurredAt: t0, ReceivedAt: t0, Source: aheadTest, Evidence: prefsync.Evidence{Method: prefsync.Explicit}})
 	ev := storetest.Event("e@example.com", news, prefsync.OptedOut, t0.Add(time.Minute))
 	a := mustReadAhead(t, db, ev)
 	// Hold the writer, queue both requests, and let it take them in one transaction.
-	started, release := make(chan struct{}), make(chan struct{})
-	go db.do(ctx, func(*tx) error { close(started); <-release; return nil })
-	<-started
-	type answer struct {
-		res []prefsync.EventResult
-		err error
-	}
-	first, second := make(chan answer, 1), make(chan answer, 1)
-	go func() {
-		res, _, err := db.applyEvents(ctx, a, []prefsync.Event{ev})
-		first <- answer{res, err}
-	}()
-	for deadline := time.Now().Add(10 * time.Second); len(db.reqs) < 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("the first request was never queued")
-		}
-		runtime.Gosched()
-	}
+	release := holdWriter(t, db)
+	first := goApply(db, a, ev)
+	waitQueued(t, db, 1)
 	conflicting := storetest.Event("e@example.com", promos, prefsync.OptedIn, t0)
 	conflicting.Subject.Phone = "+14155550100" // another contact's
-	go func() {
-		res, _, err := db.applyEvents(ctx, nil, []prefsync.Event{conflicting})
-		second <- answer{res, err}
-	}()
-	for deadline := time.Now().Add(10 * time.Second); len(db.reqs) < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("the second request was never queued")
-		}
-		runtime.Gosched()
-	}
-	close(release)
+	second := goApply(db, nil, conflicting)
+	waitQueued(t, db, 2)
+	release()
 	if got := <-second; prefsync.ErrorCode(got.err) != prefsync.ECONFLICT {
 		t.Fatalf("second request: %v; want ECONFLICT", got.err)
 	}
@@ -193,6 +172,76 @@ func TestAheadRunAgain(t *testing.T) {
 	}
 	if r := got.res[0]; r.Status != prefsync.Applied || r.Version != 2 {
 		t.Fatalf("result %+v; want applied at version 2, as if the failed run never was", r)
+	}
+}
+
+// A read ahead overtaken by a request before it in the same transaction is not used,
+// even when the read began just as the transaction did.
+func TestAheadOvertakenInTheSameTransaction(t *testing.T) {
+	db := openAhead(t)
+	c := mustApply(t, db, nil, storetest.Event("f@example.com", news, prefsync.OptedIn, t0))[0].ContactID
+	ev := storetest.Event("f@example.com", promos, prefsync.OptedIn, t0.Add(2*time.Minute))
+	release := holdWriter(t, db)
+	// The transaction's first request reads ahead for its third: after every earlier
+	// transaction ended, before the second request writes the contact.
+	a := &ahead{}
+	go db.do(context.Background(), func(*tx) error {
+		read, err := db.readAhead(context.Background(), []prefsync.Event{ev})
+		if err == nil {
+			*a = *read
+		}
+		return err
+	})
+	waitQueued(t, db, 1)
+	first := goApply(db, nil, storetest.Event("f@example.com", news, prefsync.OptedOut, t0.Add(time.Minute)))
+	waitQueued(t, db, 2)
+	second := goApply(db, a, ev)
+	waitQueued(t, db, 3)
+	release()
+	if got := <-first; got.err != nil {
+		t.Fatal(got.err)
+	}
+	got := <-second
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if r := got.res[0]; r.ContactID != c || r.Version != 3 {
+		t.Fatalf("result %+v; want contact %s at version 3, after the first request's write", r, c)
+	}
+}
+
+type answer struct {
+	res []prefsync.EventResult
+	err error
+}
+
+// goApply applies events in the writer, with what a read ahead, and answers on the
+// channel it returns.
+func goApply(db *DB, a *ahead, events ...prefsync.Event) chan answer {
+	out := make(chan answer, 1)
+	go func() {
+		res, _, err := db.applyEvents(context.Background(), a, events)
+		out <- answer{res, err}
+	}()
+	return out
+}
+
+// holdWriter keeps the writer busy until release is called, so that the requests queued
+// meanwhile go into one transaction.
+func holdWriter(t *testing.T, db *DB) (release func()) {
+	started, done := make(chan struct{}), make(chan struct{})
+	go db.do(context.Background(), func(*tx) error { close(started); <-done; return nil })
+	<-started
+	return func() { close(done) }
+}
+
+// waitQueued waits until n requests wait for the writer.
+func waitQueued(t *testing.T, db *DB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(db.reqs) < n; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued after 10 s; want %d", len(db.reqs), n)
+		}
 	}
 }
 

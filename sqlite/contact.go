@@ -149,7 +149,7 @@ func findIdentifier(ctx context.Context, q querier, id prefsync.Identifier) (int
 // is still true.
 func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
 	return findEach(ids, func(id prefsync.Identifier) (int64, error) {
-		if n, ok := t.ahead.find(t.db.touched, id); ok {
+		if n, ok := t.ahead.find(t, id); ok {
 			return n, nil
 		}
 		return findIdentifier(t.ctx, t, id)
@@ -162,8 +162,9 @@ func (t *tx) LoadContact(id string) (*prefsync.Contact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := t.last[num(c.ID)]; !ok { // else the transaction's own is newer than the row's
-		t.last[num(c.ID)] = last
+	n := num(c.ID)
+	if _, ok := t.last[n]; !ok { // else the transaction's own is newer than the row's
+		t.last[n] = last
 	}
 	return c, nil
 }

@@ -162,7 +162,7 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 		), entries(seq) AS (
 			SELECT last_seq FROM contacts WHERE id IN (SELECT id FROM folded) AND last_seq <> 0
 			UNION ALL SELECT audit_links.prev_seq FROM audit_links JOIN entries ON audit_links.seq = entries.seq
-			WHERE audit_links.prev_seq <> 0
+			WHERE audit_links.prev_seq <> 0 AND audit_links.prev_seq < entries.seq -- links only go back
 		)
 		SELECT seq, body, personal FROM audit
 		WHERE seq IN (SELECT seq FROM entries)
@@ -209,14 +209,19 @@ func (db *DB) History(ctx context.Context, contactID string) ([]prefsync.AuditEn
 }
 
 // VerifyAudit implements prefsync.Store: the chain, and the links from contacts to
-// their entries that history is read by.
+// their entries that history is read by, as of one moment (the hub may be writing).
 func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 	var v prefsync.AuditVerifier
-	whole, err := db.verifyEntries(ctx, &v)
+	rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return v.Report(), fmt.Errorf("verify audit: %w", err)
+	}
+	defer rtx.Rollback()
+	whole, err := verifyEntries(ctx, rtx, &v)
 	if err != nil || !whole {
 		return v.Report(), err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT id, last_seq FROM contacts`)
+	rows, err := rtx.QueryContext(ctx, `SELECT id, last_seq FROM contacts`)
 	if err != nil {
 		return v.Report(), fmt.Errorf("verify audit: %w", err)
 	}
@@ -234,9 +239,9 @@ func (db *DB) VerifyAudit(ctx context.Context) (prefsync.AuditReport, error) {
 }
 
 // verifyEntries checks every audit entry with v, and reports whether all were whole.
-func (db *DB) verifyEntries(ctx context.Context, v *prefsync.AuditVerifier) (bool, error) {
+func verifyEntries(ctx context.Context, q querier, v *prefsync.AuditVerifier) (bool, error) {
 	// An entry without its link reads as linked to -1, which no entry is.
-	rows, err := db.read.QueryContext(ctx, `
+	rows, err := q.QueryContext(ctx, `
 		SELECT seq, contact_id, status, idempotency_key, body, hash, salt, personal, coalesce(audit_links.prev_seq, -1)
 		FROM audit LEFT JOIN audit_links USING (seq) ORDER BY seq`)
 	if err != nil {

@@ -96,6 +96,7 @@ type DB struct {
 	// txn numbers write transactions; touched says which touched what (see ahead.go).
 	txn     uint64
 	touched *touches
+
 	// ended is the last write transaction that has ended, for readers to see.
 	ended atomic.Uint64
 	// aheadMin is the fewest events of a batch read ahead (aheadMin; tests lower it).
@@ -284,20 +285,27 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	// Only a store's one writer migrates a store in use: an older hub serving it would go
+	// on writing the old way. A new store is made by whoever opens it.
+	var applied int
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		return err
+	}
+	mayMigrate := db.cfg.Exclusive || applied == 0
 	for _, name := range names {
 		base := filepath.Base(name)
 		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with its number", base)
 		}
-		if err := db.migrateOne(ctx, v, name); err != nil {
+		if err := db.migrateOne(ctx, v, name, mayMigrate); err != nil {
 			return fmt.Errorf("migration %s: %w", base, err)
 		}
 	}
 	return nil
 }
 
-func (db *DB) migrateOne(ctx context.Context, version int, name string) error {
+func (db *DB) migrateOne(ctx context.Context, version int, name string, mayMigrate bool) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -309,6 +317,9 @@ func (db *DB) migrateOne(ctx context.Context, version int, name string) error {
 	}
 	if n > 0 {
 		return nil
+	}
+	if !mayMigrate {
+		return errors.New("the database is older than this prefsync: stop the hub that serves it, then run `prefsync migrate` (or start this version's hub, which migrates)")
 	}
 	body, err := migrations.ReadFile(name)
 	if err != nil {

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -249,7 +250,12 @@ func TestMigrationLinksEntries(t *testing.T) {
 		}
 	}
 	raw.Close()
-	db, err = sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second})
+	// A command beside the hub (keys, audit verify) does not migrate: the hub serving the
+	// file may be the older one.
+	if _, err := sqlite.Open(ctx, sqlite.Config{Path: path, MustExist: true}); err == nil || !strings.Contains(err.Error(), "prefsync migrate") {
+		t.Fatalf("a command's open of an older store: %v; want it refused, naming prefsync migrate", err)
+	}
+	db, err = sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second, Exclusive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,5 +276,39 @@ func TestMigrationLinksEntries(t *testing.T) {
 	}
 	if rep, err := db.VerifyAudit(ctx); err != nil || !rep.OK {
 		t.Errorf("verify after one more event: %+v, %v", rep, err)
+	}
+}
+
+// audit verify may run beside a hub that is writing: it checks one moment of the store,
+// so a write between reading the entries and reading the contacts is not a break.
+func TestVerifyAuditWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t, time.Now)
+	scope := prefsync.Scope{Channel: "email", Topic: "*"}
+	done := make(chan error, 1)
+	go func() {
+		for i := range 300 {
+			ev := storetest.Event(fmt.Sprintf("u%d@example.com", i%7), scope, prefsync.OptedOut, time.Now())
+			if _, _, err := db.ApplyEvents(ctx, []prefsync.Event{ev}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for verified := 0; ; verified++ {
+		rep, err := db.VerifyAudit(ctx)
+		if err != nil || !rep.OK {
+			t.Fatalf("verify while writing: %+v, %v", rep, err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("verified %d times while writing", verified+1)
+			return
+		default:
+		}
 	}
 }
