@@ -29,138 +29,126 @@ func openAhead(t *testing.T) *DB {
 	return db
 }
 
-func mustApply(t *testing.T, db *DB, a *ahead, evs ...prefsync.Event) []prefsync.EventResult {
+func mustApply(t *testing.T, db *DB, evs ...prefsync.Event) []prefsync.EventResult {
 	t.Helper()
-	res, _, err := db.applyEvents(context.Background(), a, evs)
+	res, _, err := db.ApplyEvents(context.Background(), evs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func mustReadAhead(t *testing.T, db *DB, evs ...prefsync.Event) *ahead {
-	t.Helper()
-	a, err := db.readAhead(context.Background(), evs)
-	if err != nil {
+// What a batch reads ahead: each identifier it names with its contact or none, and the
+// live contacts, with their latest audit entries; a merged contact is left out.
+func TestReadAhead(t *testing.T) {
+	db := openAhead(t)
+	ctx := context.Background()
+	res := mustApply(t, db,
+		storetest.Event("a@example.com", news, prefsync.OptedIn, t0),
+		storetest.Event("b@example.com", news, prefsync.OptedIn, t0),
+		storetest.Event("a@example.com", promos, prefsync.OptedIn, t0))
+	a, b := res[0].ContactID, res[1].ContactID
+	if _, err := db.MergeContacts(ctx, a, b, aheadTest, t0); err != nil {
 		t.Fatal(err)
 	}
-	return a
-}
-
-// The store's contract holds with every batch read ahead, however small.
-func TestContractReadingAhead(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, now func() time.Time) prefsync.Store {
-		db, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "p.db"), ConflictWindow: time.Second, Now: now})
+	email := func(s string) prefsync.Identifier { return prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: s} }
+	err := db.do(ctx, func(t2 *tx) error {
+		read, err := t2.readAhead([]prefsync.Event{
+			storetest.Event("a@example.com", news, prefsync.OptedOut, t0),
+			storetest.Event("new@example.com", news, prefsync.OptedOut, t0),
+			{Subject: prefsync.Subject{ContactID: b}},
+		})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		t.Cleanup(func() { db.Close() })
-		db.aheadMin = 1
-		return db
+		if n, ok := read.find(email("a@example.com")); !ok || idOf(n) != a {
+			t.Errorf("a@example.com: %d, %v; want contact %s", n, ok, a)
+		}
+		if n, ok := read.find(email("b@example.com")); ok {
+			t.Errorf("b@example.com, which the batch does not name: %d, %v; want not read", n, ok)
+		}
+		if n, ok := read.find(email("new@example.com")); !ok || n != 0 {
+			t.Errorf("new@example.com: %d, %v; want no contact", n, ok)
+		}
+		c := read.contacts[num(a)]
+		if c == nil || c.ID != a || c.Version != 3 || !c.HasIdentifier(email("b@example.com")) {
+			t.Errorf("contact read ahead: %+v; want %s at version 3 with b's address", c, a)
+		}
+		if _, ok := read.contacts[num(b)]; ok {
+			t.Error("the merged contact was read ahead; want it left to LoadContact")
+		}
+		if read.last[num(a)] != 5 {
+			t.Errorf("latest entry of %s: %d; want 5 (the merge entry on it)", a, read.last[num(a)])
+		}
+		return nil
 	})
-}
-
-// A read ahead that no write has overtaken is what the writer uses.
-func TestAheadUsedWhileTrue(t *testing.T) {
-	db := openAhead(t)
-	c := mustApply(t, db, nil, storetest.Event("a@example.com", news, prefsync.OptedIn, t0))[0].ContactID
-	ev := storetest.Event("a@example.com", promos, prefsync.OptedIn, t0.Add(time.Minute))
-	a := mustReadAhead(t, db, ev, storetest.Event("new@example.com", news, prefsync.OptedIn, t0))
-	email := prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: "a@example.com"}
-	wt := &tx{db: db, last: map[int64]int64{}}
-	if n, ok := a.find(wt, email); !ok || idOf(n) != c {
-		t.Fatalf("find a@example.com = %d, %v; want contact %s, true", n, ok, c)
-	}
-	unknown := prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: "new@example.com"}
-	if n, ok := a.find(wt, unknown); !ok || n != 0 {
-		t.Fatalf("find new@example.com = %d, %v; want 0, true", n, ok)
-	}
-	cache := map[string]*prefsync.Contact{}
-	a.fill(wt, cache)
-	if cache[c] == nil || cache[c].Version != 1 {
-		t.Fatalf("cache = %v; want contact %s at version 1", cache, c)
-	}
-	// Marked, the copy read ahead shows that the writer built on it.
-	cache[c].Version = 10
-	if res := mustApply(t, db, a, ev); res[0].ContactID != c || res[0].Version != 11 {
-		t.Fatalf("result %+v; want contact %s at version 11, from the copy read ahead", res[0], c)
-	}
-	// Once the contact is written, the read is no longer true.
-	if _, ok := a.find(wt, email); ok {
-		t.Fatal("find still answers from the read ahead after the contact was written")
-	}
-}
-
-// A contact written after the read ahead began is read again: the later event builds
-// on the write, instead of overwriting it with what was read.
-func TestAheadOvertakenByWrite(t *testing.T) {
-	db := openAhead(t)
-	c := mustApply(t, db, nil, storetest.Event("a@example.com", news, prefsync.OptedIn, t0))[0].ContactID
-	ev := storetest.Event("a@example.com", promos, prefsync.OptedIn, t0.Add(2*time.Minute))
-	a := mustReadAhead(t, db, ev)
-	mustApply(t, db, nil, storetest.Event("a@example.com", news, prefsync.OptedOut, t0.Add(time.Minute)))
-	res := mustApply(t, db, a, ev)
-	if res[0].Version != 3 {
-		t.Fatalf("version %d; want 3 (the write in between counted)", res[0].Version)
-	}
-	got, err := db.FindContact(context.Background(), prefsync.ContactFilter{ID: &c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[prefsync.Scope]prefsync.State{news: prefsync.OptedOut, promos: prefsync.OptedIn}
-	for _, s := range got.State.Scopes {
-		if s.State != want[s.Scope()] {
-			t.Errorf("%v is %s; want %s", s.Scope(), s.State, want[s.Scope()])
-		}
-		delete(want, s.Scope())
-	}
-	if len(want) > 0 {
-		t.Errorf("scopes missing: %v", want)
+}
+
+// An address the batch gives a new contact finds that contact later in the batch,
+// though it was read ahead as finding none.
+func TestAheadIdentifierAddedInBatch(t *testing.T) {
+	db := openAhead(t)
+	res := mustApply(t, db,
+		storetest.Event("n@example.com", news, prefsync.OptedIn, t0),
+		storetest.Event("n@example.com", promos, prefsync.OptedIn, t0))
+	if res[0].ContactID != res[1].ContactID || res[1].Version != 2 {
+		t.Fatalf("results %+v; want one contact, at version 2", res)
 	}
 }
 
-// An identifier found by no contact when read, and given to one since, finds it.
-func TestAheadIdentifierAddedSince(t *testing.T) {
+// A batch read ahead after an earlier request of the same transaction wrote its contact
+// builds on that write, and links its entries after the earlier one's, even an entry
+// that did not change the contact (so its row was not saved).
+func TestAheadAfterEarlierRequest(t *testing.T) {
 	db := openAhead(t)
-	ev := storetest.Event("b@example.com", promos, prefsync.OptedIn, t0.Add(time.Minute))
-	a := mustReadAhead(t, db, ev)
-	c := mustApply(t, db, nil, storetest.Event("b@example.com", news, prefsync.OptedIn, t0))[0].ContactID
-	if res := mustApply(t, db, a, ev); res[0].ContactID != c {
-		t.Fatalf("event went to %s; want %s, the contact created since the read", res[0].ContactID, c)
+	c := mustApply(t, db, storetest.Event("f@example.com", news, prefsync.OptedOut, t0))[0].ContactID
+	release := holdWriter(t, db)
+	implicit := storetest.Event("f@example.com", news, prefsync.OptedIn, t0.Add(time.Minute))
+	implicit.Evidence.Method = prefsync.Implicit // rejected after an opt-out: audited, not saved
+	first := goApply(db, implicit)
+	waitQueued(t, db, 1)
+	second := goApply(db, storetest.Event("f@example.com", promos, prefsync.OptedIn, t0.Add(2*time.Minute)))
+	waitQueued(t, db, 2)
+	release()
+	if got := <-first; got.err != nil || got.res[0].Status != prefsync.Rejected {
+		t.Fatalf("first request: %+v, %v; want rejected", got.res, got.err)
 	}
-}
-
-// An identifier whose contact was merged since the read finds the survivor.
-func TestAheadMergedSince(t *testing.T) {
-	db := openAhead(t)
-	from := mustApply(t, db, nil, storetest.Event("c@example.com", news, prefsync.OptedIn, t0))[0].ContactID
-	into := mustApply(t, db, nil, storetest.Event("d@example.com", news, prefsync.OptedIn, t0))[0].ContactID
-	ev := storetest.Event("c@example.com", promos, prefsync.OptedIn, t0.Add(time.Minute))
-	a := mustReadAhead(t, db, ev)
-	if _, err := db.MergeContacts(context.Background(), into, from, aheadTest, t0); err != nil {
+	got := <-second
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if r := got.res[0]; r.ContactID != c || r.Version != 2 {
+		t.Fatalf("result %+v; want contact %s at version 2", r, c)
+	}
+	h, err := db.History(context.Background(), c)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if res := mustApply(t, db, a, ev); res[0].ContactID != into {
-		t.Fatalf("event went to %s; want %s, the contact %s was merged into", res[0].ContactID, into, from)
+	if len(h) != 3 {
+		t.Errorf("history has %d entries; want 3", len(h))
+	}
+	if rep, err := db.VerifyAudit(context.Background()); err != nil || !rep.OK {
+		t.Errorf("verify: %+v, %v", rep, err)
 	}
 }
 
 // A request whose transaction failed with another's is run again alone, and its result
-// is as if the failed run never was: it does not build on the copies it changed.
+// is as if the failed run never was.
 func TestAheadRunAgain(t *testing.T) {
 	db := openAhead(t)
-	mustApply(t, db, nil, storetest.Event("e@example.com", news, prefsync.OptedIn, t0))
-	mustApply(t, db, nil, prefsync.Event{Subject: prefsync.Subject{Phone: "+14155550100"}, Scope: news, State: prefsync.OptedIn,
+	mustApply(t, db, storetest.Event("e@example.com", news, prefsync.OptedIn, t0))
+	mustApply(t, db, prefsync.Event{Subject: prefsync.Subject{Phone: "+14155550100"}, Scope: news, State: prefsync.OptedIn,
 		OccurredAt: t0, ReceivedAt: t0, Source: aheadTest, Evidence: prefsync.Evidence{Method: prefsync.Explicit}})
-	ev := storetest.Event("e@example.com", news, prefsync.OptedOut, t0.Add(time.Minute))
-	a := mustReadAhead(t, db, ev)
 	// Hold the writer, queue both requests, and let it take them in one transaction.
 	release := holdWriter(t, db)
-	first := goApply(db, a, ev)
+	first := goApply(db, storetest.Event("e@example.com", news, prefsync.OptedOut, t0.Add(time.Minute)))
 	waitQueued(t, db, 1)
 	conflicting := storetest.Event("e@example.com", promos, prefsync.OptedIn, t0)
 	conflicting.Subject.Phone = "+14155550100" // another contact's
-	second := goApply(db, nil, conflicting)
+	second := goApply(db, conflicting)
 	waitQueued(t, db, 2)
 	release()
 	if got := <-second; prefsync.ErrorCode(got.err) != prefsync.ECONFLICT {
@@ -175,52 +163,16 @@ func TestAheadRunAgain(t *testing.T) {
 	}
 }
 
-// A read ahead overtaken by a request before it in the same transaction is not used,
-// even when the read began just as the transaction did.
-func TestAheadOvertakenInTheSameTransaction(t *testing.T) {
-	db := openAhead(t)
-	c := mustApply(t, db, nil, storetest.Event("f@example.com", news, prefsync.OptedIn, t0))[0].ContactID
-	ev := storetest.Event("f@example.com", promos, prefsync.OptedIn, t0.Add(2*time.Minute))
-	release := holdWriter(t, db)
-	// The transaction's first request reads ahead for its third: after every earlier
-	// transaction ended, before the second request writes the contact.
-	a := &ahead{}
-	go db.do(context.Background(), func(*tx) error {
-		read, err := db.readAhead(context.Background(), []prefsync.Event{ev})
-		if err == nil {
-			*a = *read
-		}
-		return err
-	})
-	waitQueued(t, db, 1)
-	first := goApply(db, nil, storetest.Event("f@example.com", news, prefsync.OptedOut, t0.Add(time.Minute)))
-	waitQueued(t, db, 2)
-	second := goApply(db, a, ev)
-	waitQueued(t, db, 3)
-	release()
-	if got := <-first; got.err != nil {
-		t.Fatal(got.err)
-	}
-	got := <-second
-	if got.err != nil {
-		t.Fatal(got.err)
-	}
-	if r := got.res[0]; r.ContactID != c || r.Version != 3 {
-		t.Fatalf("result %+v; want contact %s at version 3, after the first request's write", r, c)
-	}
-}
-
 type answer struct {
 	res []prefsync.EventResult
 	err error
 }
 
-// goApply applies events in the writer, with what a read ahead, and answers on the
-// channel it returns.
-func goApply(db *DB, a *ahead, events ...prefsync.Event) chan answer {
+// goApply applies events and answers on the channel it returns.
+func goApply(db *DB, events ...prefsync.Event) chan answer {
 	out := make(chan answer, 1)
 	go func() {
-		res, _, err := db.applyEvents(context.Background(), a, events)
+		res, _, err := db.ApplyEvents(context.Background(), events)
 		out <- answer{res, err}
 	}()
 	return out
@@ -241,42 +193,6 @@ func waitQueued(t *testing.T, db *DB, n int) {
 	for deadline := time.Now().Add(10 * time.Second); len(db.reqs) < n; runtime.Gosched() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d requests queued after 10 s; want %d", len(db.reqs), n)
-		}
-	}
-}
-
-// touches forgets old transactions in steps, and then answers "may have been touched"
-// for what it forgot.
-func TestTouchesForget(t *testing.T) {
-	m := newTouches()
-	k := touch{contact: 1}
-	m.begin(1)
-	m.cur[k] = 1
-	for i := range touchesKept {
-		m.cur[touch{contact: int64(100 + i)}] = 1
-	}
-	m.begin(2) // cur becomes prev
-	for _, c := range []struct {
-		since uint64
-		want  bool
-	}{{0, true}, {1, false}, {2, false}} {
-		if got := m.after(k, c.since); got != c.want {
-			t.Errorf("after one step: after(k, %d) = %v; want %v", c.since, got, c.want)
-		}
-	}
-	if m.after(touch{contact: 2}, 0) {
-		t.Error("an untouched contact counts as touched while nothing is forgotten")
-	}
-	for i := range touchesKept {
-		m.cur[touch{contact: int64(100 + i)}] = 2
-	}
-	m.begin(3) // transaction 1's touches are forgotten
-	for _, c := range []struct {
-		since uint64
-		want  bool
-	}{{0, true}, {1, false}, {2, false}} {
-		if got := m.after(k, c.since); got != c.want {
-			t.Errorf("after two steps: after(k, %d) = %v; want %v", c.since, got, c.want)
 		}
 	}
 }

@@ -145,11 +145,11 @@ func findIdentifier(ctx context.Context, q querier, id prefsync.Identifier) (int
 	return n, err
 }
 
-// FindByIdentifiers implements prefsync.WriteTx, from what was read ahead where that
-// is still true.
+// FindByIdentifiers implements prefsync.WriteTx, from what was read ahead where the
+// batch named the identifiers.
 func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
 	return findEach(ids, func(id prefsync.Identifier) (int64, error) {
-		if n, ok := t.ahead.find(t, id); ok {
+		if n, ok := t.ahead.find(id); ok {
 			return n, nil
 		}
 		return findIdentifier(t.ctx, t, id)
@@ -202,16 +202,17 @@ func (t *tx) saveLastSeqs() error {
 
 // AddIdentifier implements prefsync.WriteTx.
 func (t *tx) AddIdentifier(c *prefsync.Contact, ident prefsync.Identifier) error {
-	t.touch(touch{ident: ident})
-	t.touch(touch{contact: num(c.ID)})
-	_, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID))
-	return err
+	if _, err := t.Exec(qAddIdentifier, ident.Kind, ident.Value, num(c.ID)); err != nil {
+		return err
+	}
+	if t.ahead != nil {
+		t.ahead.idents[ident] = num(c.ID)
+	}
+	return nil
 }
 
 // MarkMerged implements prefsync.WriteTx.
 func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
-	t.touch(touch{contact: num(from.ID)})
-	t.touch(touch{contact: num(into.ID)})
 	if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, num(into.ID), num(from.ID)); err != nil {
 		return fmt.Errorf("move identifiers: %w", err)
 	}
@@ -225,7 +226,6 @@ func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
 func (t *tx) SaveContacts(cs []*prefsync.Contact) error {
 	var state []byte
 	for _, c := range cs {
-		t.touch(touch{contact: num(c.ID)})
 		state = prefsync.AppendState(state[:0], &c.State)
 		n := num(c.ID)
 		last, err := t.lastSeq(n)

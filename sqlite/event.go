@@ -11,36 +11,20 @@ import (
 	"prefsync"
 )
 
-// aheadMin is the fewest events read ahead. For a few, the read costs more than it
-// saves: a reader starts each read with its pages dropped (the file changed), while the
-// writer's stay warm. Measured with the load generator's single events and batches.
-const aheadMin = 16
-
-// ApplyEvents implements prefsync.Store: it reads a batch's contacts ahead, then applies
-// the events in the writer.
+// ApplyEvents implements prefsync.Store: the writer reads the batch's contacts ahead,
+// then applies the events.
 func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
-	var a *ahead
-	if len(events) >= db.aheadMin {
-		var err error
-		if a, err = db.readAhead(ctx, events); err != nil {
-			a = nil // a missed shortcut: the writer reads for itself
-		}
-	}
-	return db.applyEvents(ctx, a, events)
-}
-
-// applyEvents applies events in the writer, with what a (nil for nothing) read ahead.
-func (db *DB) applyEvents(ctx context.Context, a *ahead, events []prefsync.Event) ([]prefsync.EventResult, []*prefsync.Contact, error) {
 	var results []prefsync.EventResult
 	var changed []*prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
+		a, err := t.readAhead(events)
+		if err != nil {
+			return err
+		}
 		cache := map[string]*prefsync.Contact{}
-		// What was read ahead is used once: a run again, after a failed one, must not see
-		// what the failed one did to the contacts.
 		a.fill(t, cache)
-		t.ahead, a = a, nil
+		t.ahead = a
 		defer func() { t.ahead = nil }()
-		var err error
 		results, changed, err = prefsync.ApplyEvents(t, events, cache, db.cfg.Now().UTC(), db.cfg.ConflictWindow)
 		return err
 	})
@@ -60,7 +44,7 @@ const (
 
 // hotQueries are prepared on the writer's connection when the store opens.
 var hotQueries = []string{qContact, qFindIdentifier, qAddIdentifier, qSaveContact, qSaveLastSeq, qSeenIdempotency,
-	qAppendAudit, qLinkAudit, qAddChange, qAddDelivery, qRecordAttempt}
+	qAppendAudit, qLinkAudit, qAheadIdentifiers, qAheadContacts, qAddChange, qAddDelivery, qRecordAttempt}
 
 // idempotencyKey is prefsync.StoredIdempotencyKey as a query argument: NULL for none.
 func idempotencyKey(system, key string) any {
@@ -124,7 +108,6 @@ func (t *tx) AppendAudit(r *prefsync.ChainRecord, p *prefsync.Personal) (int64, 
 	t.db.head, t.db.nextSeq = hash, t.db.nextSeq+1
 	t.last[n] = r.Seq
 	t.lastUnsaved[n] = true
-	t.touch(touch{contact: n})
 	return r.Seq, nil
 }
 

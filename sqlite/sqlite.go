@@ -93,14 +93,6 @@ type DB struct {
 	readStmts  map[string]*sql.Stmt
 	dests      []*prefsync.Destination
 	destsStale bool
-	// txn numbers write transactions; touched says which touched what (see ahead.go).
-	txn     uint64
-	touched *touches
-
-	// ended is the last write transaction that has ended, for readers to see.
-	ended atomic.Uint64
-	// aheadMin is the fewest events of a batch read ahead (aheadMin; tests lower it).
-	aheadMin int
 
 	// storeID makes the webhook ids of this store's deliveries unique across stores.
 	storeID string
@@ -171,7 +163,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	db := &DB{cfg: cfg, read: read, write: write, lock: lock, reqs: make(chan *request, 1024),
-		closed: make(chan struct{}), done: make(chan struct{}), destsStale: true, touched: newTouches(), aheadMin: aheadMin,
+		closed: make(chan struct{}), done: make(chan struct{}), destsStale: true,
 		ckpt: ckpt, ckptWake: make(chan struct{}, 1), ckptDone: make(chan struct{})}
 	fail := func(err error) (*DB, error) {
 		db.read.Close()
@@ -192,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if db.stmts, err = prepare(ctx, db.write, hotQueries); err != nil {
 		return fail(err)
 	}
-	if db.readStmts, err = prepare(ctx, db.read, []string{qDueOldest, qDueNewest, qAheadIdentifiers, qAheadContacts}); err != nil {
+	if db.readStmts, err = prepare(ctx, db.read, []string{qDueOldest, qDueNewest}); err != nil {
 		return fail(err)
 	}
 	go db.writer()
@@ -442,9 +434,6 @@ func (db *DB) commit(batch []*request) {
 // run runs requests in one transaction and commits it if all succeed.
 func (db *DB) run(reqs []*request) error {
 	head, next := db.head, db.nextSeq
-	db.txn++
-	db.touched.begin(db.txn)
-	defer db.ended.Store(db.txn)
 	ctx := context.Background()
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -487,9 +476,6 @@ type tx struct {
 	last        map[int64]int64
 	lastUnsaved map[int64]bool
 }
-
-// touch records that the transaction changes k.
-func (t *tx) touch(k touch) { t.db.touched.cur[k] = t.db.txn }
 
 // stmt returns the transaction's use of a prepared statement, or nil for a query that
 // is not prepared ahead (it is then parsed each time).
