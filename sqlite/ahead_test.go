@@ -51,7 +51,9 @@ func TestReadAhead(t *testing.T) {
 	if _, err := db.MergeContacts(ctx, a, b, aheadTest, t0); err != nil {
 		t.Fatal(err)
 	}
-	email := func(s string) prefsync.Identifier { return prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: s} }
+	email := func(s string) prefsync.Identifier {
+		return prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: s}
+	}
 	err := db.do(ctx, func(t2 *tx) error {
 		read, err := t2.readAhead([]prefsync.Event{
 			storetest.Event("a@example.com", news, prefsync.OptedOut, t0),
