@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"time"
 )
 
@@ -125,13 +126,15 @@ func NormalizeSubject(n Normalizer, s Subject) (Subject, error) {
 	return s, nil
 }
 
+// normalizeExternalID trims e. Control characters are refused: stores separate
+// identifiers with them.
 func normalizeExternalID(e ExternalID) (ExternalID, error) {
 	e.System, e.ID = strings.TrimSpace(e.System), strings.TrimSpace(e.ID)
 	switch {
-	case e.System == "" || len(e.System) > 64 || strings.ContainsAny(e.System, "\x1f\n"):
-		return e, FieldErrorf("system", "must be 1 to 64 characters")
-	case e.ID == "" || len(e.ID) > 256 || strings.ContainsAny(e.ID, "\x1f\n"):
-		return e, FieldErrorf("id", "must be 1 to 256 characters")
+	case e.System == "" || len(e.System) > 64 || strings.ContainsFunc(e.System, unicode.IsControl):
+		return e, FieldErrorf("system", "must be 1 to 64 characters, none of them control characters")
+	case e.ID == "" || len(e.ID) > 256 || strings.ContainsFunc(e.ID, unicode.IsControl):
+		return e, FieldErrorf("id", "must be 1 to 256 characters, none of them control characters")
 	}
 	return e, nil
 }

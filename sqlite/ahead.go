@@ -22,9 +22,10 @@ import (
 // Tried and dropped: reading on the read pool while the writer commits other requests.
 // A reader drops its pages whenever the file has changed, which under steady writes is
 // at every read, so each lookup cost over twice what it costs the writer, whose pages
-// stay; the writer's own read gave 11,852–13,753 events/s against 9,846–11,532.
+// stay (BENCHMARKS.md has the figures).
 
-// ahead is what a batch's identifiers and contacts were when its turn began.
+// ahead is what a batch's identifiers and contacts were when its turn began, and the
+// identifiers the batch has added since.
 type ahead struct {
 	// idents holds every identifier the batch names, with the number of the contact it
 	// finds (0 for none).
@@ -124,7 +125,7 @@ func (a *ahead) find(id prefsync.Identifier) (n int64, ok bool) {
 }
 
 // fill puts the contacts read ahead into cache, and their latest audit entries into t
-// where it has none newer.
+// unless it has one already (which is never older than the row).
 func (a *ahead) fill(t *tx, cache map[string]*prefsync.Contact) {
 	for n, c := range a.contacts {
 		cache[c.ID] = c

@@ -198,3 +198,22 @@ func waitQueued(t *testing.T, db *DB, n int) {
 		}
 	}
 }
+
+// An address given to a new contact by an earlier request of the same transaction finds
+// that contact: no second one is made.
+func TestAheadAddressFromEarlierRequest(t *testing.T) {
+	db := openAhead(t)
+	release := holdWriter(t, db)
+	first := goApply(db, storetest.Event("g@example.com", news, prefsync.OptedIn, t0))
+	waitQueued(t, db, 1)
+	second := goApply(db, storetest.Event("g@example.com", promos, prefsync.OptedIn, t0))
+	waitQueued(t, db, 2)
+	release()
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil {
+		t.Fatal(a.err, b.err)
+	}
+	if a.res[0].ContactID != b.res[0].ContactID || b.res[0].Version != 2 {
+		t.Fatalf("results %+v and %+v; want one contact, at version 2 after both", a.res[0], b.res[0])
+	}
+}

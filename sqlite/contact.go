@@ -45,7 +45,7 @@ type contactRow struct {
 }
 
 // scanContact reads contactColumns with scan; it leaves the id to the caller, and the
-// rest of a merged contact unread.
+// rest of a merged contact unparsed.
 func scanContact(scan func(dest ...any) error) (*prefsync.Contact, contactRow, error) {
 	c := &prefsync.Contact{}
 	var row contactRow
