@@ -115,9 +115,6 @@ func contactFor(tx WriteTx, contactID string, ids []Identifier, cache map[string
 		return nil, false, err
 	case id == "":
 		id = other
-	case other != "" && other != id:
-		return nil, false, &Error{Code: ECONFLICT, Field: "contact_id",
-			Message: fmt.Sprintf("the identifiers belong to contact %s, not %s", other, id)}
 	}
 	if id == "" {
 		if len(ids) == 0 {
@@ -127,16 +124,14 @@ func contactFor(tx WriteTx, contactID string, ids []Identifier, cache map[string
 		cache[c.ID] = c
 		return c, true, attach(tx, c, ids)
 	}
-	c, ok := cache[id]
-	if !ok {
-		if c, err = tx.LoadContact(id); err != nil {
-			return nil, false, err
-		}
-		// id may be a contact merged into c: the batch must share c's one copy.
-		if cached, ok := cache[c.ID]; ok {
-			c = cached
-		}
-		cache[id], cache[c.ID] = c, c
+	c, err := cachedContact(tx, id, cache)
+	if err != nil {
+		return nil, false, err
+	}
+	// id may be a contact merged into the one the identifiers find: that is one contact.
+	if other != "" && other != c.ID {
+		return nil, false, &Error{Code: ECONFLICT, Field: "contact_id",
+			Message: fmt.Sprintf("the identifiers belong to contact %s, not %s", other, id)}
 	}
 	var missing []Identifier
 	for _, ident := range ids {
@@ -145,6 +140,23 @@ func contactFor(tx WriteTx, contactID string, ids []Identifier, cache map[string
 		}
 	}
 	return c, len(missing) > 0, attach(tx, c, missing)
+}
+
+// cachedContact returns the live contact id names, from cache or read into it.
+func cachedContact(tx WriteTx, id string, cache map[string]*Contact) (*Contact, error) {
+	if c, ok := cache[id]; ok {
+		return c, nil
+	}
+	c, err := tx.LoadContact(id)
+	if err != nil {
+		return nil, err
+	}
+	// id may be a contact merged into c: the batch must share c's one copy.
+	if cached, ok := cache[c.ID]; ok {
+		c = cached
+	}
+	cache[id], cache[c.ID] = c, c
+	return c, nil
 }
 
 func attach(tx WriteTx, c *Contact, ids []Identifier) error {

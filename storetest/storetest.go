@@ -377,6 +377,12 @@ func testMerge(t *testing.T, open Opener) {
 	if err != nil || res[0].ContactID != a.ContactID || res[1].ContactID != a.ContactID || res[1].Version != res[0].Version+1 {
 		t.Fatalf("batch after merge: %+v %v", res, err)
 	}
+	// The old id together with an address of the surviving contact names one contact.
+	both := Event("b@example.com", prefsync.Scope{Channel: "email", Topic: "promotions"}, prefsync.OptedOut, t0)
+	both.Subject.ContactID = b.ContactID
+	if res, _, err := s.ApplyEvents(ctx, []prefsync.Event{both}); err != nil || res[0].ContactID != a.ContactID {
+		t.Fatalf("old id with an address of the survivor: %+v %v; want contact %s", res, err, a.ContactID)
+	}
 	got, _ := s.FindContact(ctx, prefsync.ContactFilter{ID: &a.ContactID})
 	if got.State.Find(prefsync.Scope{Channel: "sms", Topic: "*"}) == nil || got.State.Find(prefsync.Scope{Channel: "push", Topic: "*"}) == nil {
 		t.Errorf("a change made through the merged id was lost: %+v", got.State)
@@ -391,8 +397,8 @@ func testMerge(t *testing.T, open Opener) {
 	if _, err := s.MergeContacts(ctx, c.ContactID, a.ContactID, prefsync.Source{System: "support", Touchpoint: prefsync.Support}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if hist, _ := s.History(ctx, c.ContactID); len(hist) != 9 {
-		t.Errorf("history after a chain of merges has %d entries, want 9", len(hist))
+	if hist, _ := s.History(ctx, c.ContactID); len(hist) != 10 {
+		t.Errorf("history after a chain of merges has %d entries, want 10", len(hist))
 	}
 }
 
