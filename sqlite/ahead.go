@@ -50,7 +50,7 @@ func (t *tx) readAhead(events []prefsync.Event) (*ahead, error) {
 	nums := map[int64]bool{}
 	for i := range events {
 		for _, id := range events[i].Subject.Identifiers() {
-			// JSON would carry a value that is not UTF-8 changed: leave it to FindByIdentifiers.
+			// JSON would change a value that is not UTF-8: leave it to FindByIdentifiers.
 			if _, ok := a.idents[id]; !ok && utf8.ValidString(id.Value) {
 				a.idents[id] = 0
 				pairs = append(pairs, [2]string{id.Kind, id.Value})
