@@ -24,17 +24,9 @@ import (
 // at every read, so each lookup cost over twice what it costs the writer, whose pages
 // stay (BENCHMARKS.md has the figures).
 
-// ahead is what a batch's identifiers and contacts were when its turn began, and the
-// identifiers the batch has added since.
-type ahead struct {
-	// idents holds every identifier the batch names, with the number of the contact it
-	// finds (0 for none).
-	idents map[prefsync.Identifier]int64
-	// contacts are the live contacts the batch names, by number, and their latest audit
-	// entries.
-	contacts map[int64]*prefsync.Contact
-	last     map[int64]int64
-}
+// ahead holds every identifier a batch names, with the number of the contact it finds
+// (0 for none): as read when the batch's turn began, and as the batch has added since.
+type ahead map[prefsync.Identifier]int64
 
 const (
 	qAheadIdentifiers = `
@@ -43,16 +35,17 @@ const (
 	qAheadContacts = `SELECT contacts.id, ` + contactColumns + ` FROM json_each(?) AS j JOIN contacts ON contacts.id = j.value`
 )
 
-// readAhead reads what events' subjects name, in the transaction.
-func (t *tx) readAhead(events []prefsync.Event) (*ahead, error) {
-	a := &ahead{idents: map[prefsync.Identifier]int64{}, contacts: map[int64]*prefsync.Contact{}, last: map[int64]int64{}}
+// readAhead reads what events' subjects name, in the transaction: the identifiers, and
+// the live contacts into cache (with their latest audit entries into t).
+func (t *tx) readAhead(events []prefsync.Event, cache map[string]*prefsync.Contact) (ahead, error) {
+	a := ahead{}
 	var pairs [][2]string
 	nums := map[int64]bool{}
 	for i := range events {
 		for _, id := range events[i].Subject.Identifiers() {
 			// JSON would change a value that is not UTF-8: leave it to FindByIdentifiers.
-			if _, ok := a.idents[id]; !ok && utf8.ValidString(id.Value) {
-				a.idents[id] = 0
+			if _, ok := a[id]; !ok && utf8.ValidString(id.Value) {
+				a[id] = 0
 				pairs = append(pairs, [2]string{id.Kind, id.Value})
 			}
 		}
@@ -78,7 +71,7 @@ func (t *tx) readAhead(events []prefsync.Event) (*ahead, error) {
 			if err := rows.Scan(&id.Kind, &id.Value, &n); err != nil {
 				return nil, fmt.Errorf("read identifiers ahead: %w", err)
 			}
-			a.idents[id] = n
+			a[id] = n
 			nums[n] = true
 		}
 		if err := rows.Err(); err != nil {
@@ -105,7 +98,8 @@ func (t *tx) readAhead(events []prefsync.Event) (*ahead, error) {
 		}
 		if !row.mergedInto.Valid { // a merged contact is left to LoadContact, which follows the merge
 			c.ID = idOf(n)
-			a.contacts[n], a.last[n] = c, row.lastSeq
+			cache[c.ID] = c
+			t.sawLastSeq(n, row.lastSeq)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -116,21 +110,7 @@ func (t *tx) readAhead(events []prefsync.Event) (*ahead, error) {
 
 // find answers whether id finds a contact, and which (0 for none), from what was read
 // ahead; ok is false for an identifier the batch did not name.
-func (a *ahead) find(id prefsync.Identifier) (n int64, ok bool) {
-	if a == nil {
-		return 0, false
-	}
-	n, ok = a.idents[id]
+func (a ahead) find(id prefsync.Identifier) (n int64, ok bool) {
+	n, ok = a[id]
 	return n, ok
-}
-
-// fill puts the contacts read ahead into cache, and their latest audit entries into t
-// unless it has one already (which is never older than the row).
-func (a *ahead) fill(t *tx, cache map[string]*prefsync.Contact) {
-	for n, c := range a.contacts {
-		cache[c.ID] = c
-		if _, ok := t.last[n]; !ok {
-			t.last[n] = a.last[n]
-		}
-	}
 }

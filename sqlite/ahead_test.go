@@ -39,7 +39,8 @@ func mustApply(t *testing.T, db *DB, evs ...prefsync.Event) []prefsync.EventResu
 }
 
 // What a batch reads ahead: each identifier it names with its contact or none, and the
-// live contacts, with their latest audit entries; a merged contact is left out.
+// live contacts into its cache, with their latest audit entries; a merged contact is
+// left out.
 func TestReadAhead(t *testing.T) {
 	db := openAhead(t)
 	ctx := context.Background()
@@ -55,11 +56,12 @@ func TestReadAhead(t *testing.T) {
 		return prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: s}
 	}
 	err := db.do(ctx, func(t2 *tx) error {
+		cache := map[string]*prefsync.Contact{}
 		read, err := t2.readAhead([]prefsync.Event{
 			storetest.Event("a@example.com", news, prefsync.OptedOut, t0),
 			storetest.Event("new@example.com", news, prefsync.OptedOut, t0),
 			{Subject: prefsync.Subject{ContactID: b}},
-		})
+		}, cache)
 		if err != nil {
 			return err
 		}
@@ -72,15 +74,15 @@ func TestReadAhead(t *testing.T) {
 		if n, ok := read.find(email("new@example.com")); !ok || n != 0 {
 			t.Errorf("new@example.com: %d, %v; want no contact", n, ok)
 		}
-		c := read.contacts[num(a)]
+		c := cache[a]
 		if c == nil || c.ID != a || c.Version != 3 || !c.HasIdentifier(email("b@example.com")) {
 			t.Errorf("contact read ahead: %+v; want %s at version 3 with b's address", c, a)
 		}
-		if _, ok := read.contacts[num(b)]; ok {
-			t.Error("the merged contact was read ahead; want it left to LoadContact")
+		if _, ok := cache[b]; ok || len(cache) != 1 {
+			t.Errorf("contacts read ahead: %v; want only %s, the merged contact left to LoadContact", cache, a)
 		}
-		if read.last[num(a)] != 5 {
-			t.Errorf("latest entry of %s: %d; want 5 (the merge entry on it)", a, read.last[num(a)])
+		if t2.last[num(a)] != 5 {
+			t.Errorf("latest entry of %s: %d; want 5 (the merge entry on it)", a, t2.last[num(a)])
 		}
 		return nil
 	})

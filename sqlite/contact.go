@@ -162,11 +162,16 @@ func (t *tx) LoadContact(id string) (*prefsync.Contact, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := num(c.ID)
-	if _, ok := t.last[n]; !ok { // else the transaction's own is newer than the row's
+	t.sawLastSeq(num(c.ID), last)
+	return c, nil
+}
+
+// sawLastSeq records last, read from contact n's row, as its latest audit entry, unless
+// the transaction has one already: its own is never older than the row's.
+func (t *tx) sawLastSeq(n, last int64) {
+	if _, ok := t.last[n]; !ok {
 		t.last[n] = last
 	}
-	return c, nil
 }
 
 // NewContactID implements prefsync.WriteTx.
@@ -206,7 +211,7 @@ func (t *tx) AddIdentifier(c *prefsync.Contact, ident prefsync.Identifier) error
 		return err
 	}
 	if t.ahead != nil {
-		t.ahead.idents[ident] = num(c.ID)
+		t.ahead[ident] = num(c.ID)
 	}
 	return nil
 }

@@ -17,12 +17,11 @@ func (db *DB) ApplyEvents(ctx context.Context, events []prefsync.Event) ([]prefs
 	var results []prefsync.EventResult
 	var changed []*prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
-		a, err := t.readAhead(events)
+		cache := map[string]*prefsync.Contact{}
+		a, err := t.readAhead(events, cache)
 		if err != nil {
 			return err
 		}
-		cache := map[string]*prefsync.Contact{}
-		a.fill(t, cache)
 		t.ahead = a
 		defer func() { t.ahead = nil }()
 		results, changed, err = prefsync.ApplyEvents(t, events, cache, db.cfg.Now().UTC(), db.cfg.ConflictWindow)

@@ -470,7 +470,7 @@ type tx struct {
 	db  *DB
 	ctx context.Context
 	// ahead is what the running request read ahead, if anything.
-	ahead *ahead
+	ahead ahead
 	// last holds the latest audit entry of each contact the transaction has read or
 	// audited, by number; lastUnsaved, those audited since the contact was saved.
 	last        map[int64]int64
