@@ -84,6 +84,23 @@ type optOuts struct {
 	stop  chan struct{}
 }
 
+// checkReason asks the hub at url whether email may be sent topic by email, and returns
+// the reason of its one decision ("" unless there is exactly one).
+func checkReason(t *testing.T, url, topic, email string) string {
+	t.Helper()
+	res, err := post(url+"/v1/check", `{"channel":"email","topic":"`+topic+`","recipients":[{"email":"`+email+`"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ Results []prefsync.Decision }
+	json.NewDecoder(res.Body).Decode(&body)
+	if len(body.Results) != 1 {
+		return ""
+	}
+	return body.Results[0].Reason
+}
+
 func startOptOuts(url string, clients, each int) *optOuts {
 	o := &optOuts{stop: make(chan struct{})}
 	for w := range clients {
@@ -144,15 +161,8 @@ func TestAcknowledgedSurvivesKill(t *testing.T) {
 
 	_, url = startProcess(t, db)
 	for _, email := range acked {
-		res, err := post(url+"/v1/check", `{"channel":"email","topic":"product_updates","recipients":[{"email":"`+email+`"}]}`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body strings.Builder
-		bufio.NewReader(res.Body).WriteTo(&body)
-		res.Body.Close()
-		if !strings.Contains(body.String(), `"opted_out:(email,*)"`) {
-			t.Fatalf("acknowledged opt-out of %s lost after SIGKILL: %s", email, body.String())
+		if reason := checkReason(t, url, "product_updates", email); reason != "opted_out:(email,*)" {
+			t.Fatalf("acknowledged opt-out of %s lost after SIGKILL: %q", email, reason)
 		}
 	}
 	var out strings.Builder
@@ -296,14 +306,7 @@ func TestSeveralProcesses(t *testing.T) {
 		res.Body.Close()
 		deadline := time.Now().Add(time.Second)
 		for {
-			res, err := post(other+"/v1/check", `{"channel":"email","topic":"newsletter","recipients":[{"email":"`+email+`"}]}`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var body struct{ Results []prefsync.Decision }
-			json.NewDecoder(res.Body).Decode(&body)
-			res.Body.Close()
-			if len(body.Results) == 1 && body.Results[0].Reason == "opted_out:(email,*)" {
+			if checkReason(t, other, "newsletter", email) == "opted_out:(email,*)" {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -374,15 +377,8 @@ func TestPostgresRestart(t *testing.T) {
 	res.Body.Close()
 	_, url2 := startProcess(t, dsn) // a fresh process loads from the database alone
 	for _, email := range append(acked, "after@example.com") {
-		res, err := post(url2+"/v1/check", `{"channel":"email","topic":"newsletter","recipients":[{"email":"`+email+`"}]}`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct{ Results []prefsync.Decision }
-		json.NewDecoder(res.Body).Decode(&body)
-		res.Body.Close()
-		if len(body.Results) != 1 || body.Results[0].Reason != "opted_out:(email,*)" {
-			t.Fatalf("acknowledged opt-out of %s lost across the PostgreSQL restart: %+v", email, body)
+		if reason := checkReason(t, url2, "newsletter", email); reason != "opted_out:(email,*)" {
+			t.Fatalf("acknowledged opt-out of %s lost across the PostgreSQL restart: %q", email, reason)
 		}
 	}
 	t.Logf("%d writes acknowledged around a PostgreSQL restart, all there", len(acked))
