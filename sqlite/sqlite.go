@@ -27,8 +27,8 @@ import (
 // size of a new file before WAL mode fixes it (an existing file keeps its own). 4 KiB,
 // the file system's block, beat 1 KiB though a random update logs four times the bytes:
 // with 1 KiB pages the kernel spent 7 % of the hub's CPU preparing the partial blocks
-// they were written into, and the file of 1M contacts was 2.3 GB against 1.6 GB.
-// Imports ran 40 % faster, random-contact batches about 10 % (BENCHMARKS.md). It never
+// they were written into, and the file of 1M contacts was 2.2 GB against 1.6 GB
+// (BENCHMARKS.md has the speed it measured, with a larger log limit). It never
 // checkpoints: the checkpointer does, on its own connection.
 const (
 	writerDriver = "sqlite3_prefsync_writer"
@@ -66,12 +66,12 @@ type Config struct {
 	// so a second hub on the same file would fork the chain and miss the first's writes.
 	// Commands that only read, or write no events (keys, deliveries), do not ask.
 	Exclusive bool
-	// WALLimit is how many bytes of pages the write-ahead log may hold before the writer
+	// WALBytes is how many bytes of pages the write-ahead log may hold before the writer
 	// makes it start again from its beginning; it defaults to 256 MiB. Each restart
-	// holds the writer for the last pages' copy and the database file's fsync, 60-130 ms
-	// here: at a 16 MiB limit, random-contact batches restarted it every 0.3 s and
-	// spent a fifth of the writer's time on it.
-	WALLimit int64
+	// holds the writer for the last pages' copy and the database file's fsync: at a
+	// 16 MiB limit, random-contact batches restarted the log every 0.3 s, for 55-81 ms
+	// each, a fifth of the writer's time; at 256 MiB every 2.4 s, for 66-137 ms.
+	WALBytes int64
 }
 
 // DB is the embedded store.
@@ -122,8 +122,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 512
 	}
-	if cfg.WALLimit <= 0 {
-		cfg.WALLimit = 256 << 20
+	if cfg.WALBytes <= 0 {
+		cfg.WALBytes = 256 << 20
 	}
 	fi, err := os.Stat(cfg.Path)
 	switch {
@@ -234,7 +234,7 @@ const checkpointInterval = 50 * time.Millisecond
 //
 // The log starts again from its beginning only when a write transaction begins with
 // every page copied. Under steady writes that moment rarely comes by itself, so once the
-// log passes cfg.WALLimit bytes the writer copies the few pages left itself, before its
+// log passes cfg.WALBytes the writer copies the few pages left itself, before its
 // next transaction (see restart).
 func (db *DB) checkpointer() {
 	defer close(db.ckptDone)
@@ -249,7 +249,7 @@ func (db *DB) checkpointer() {
 		if !db.restartWAL.Load() {
 			var busy, pages, copied int
 			err := db.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &pages, &copied)
-			if err != nil || int64(pages)*db.pageSize > db.cfg.WALLimit {
+			if err != nil || int64(pages)*db.pageSize > db.cfg.WALBytes {
 				db.restartWAL.Store(true)
 			}
 		}
