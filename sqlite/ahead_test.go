@@ -219,3 +219,96 @@ func TestAheadAddressFromEarlierRequest(t *testing.T) {
 		t.Fatalf("results %+v and %+v; want one contact, at version 2 after both", a.res[0], b.res[0])
 	}
 }
+
+// A batch read ahead after an earlier request of the same transaction merged two
+// contacts finds the surviving one, through the merged contact's address and through
+// its id, and links its entries after the merge's.
+func TestAheadMergeInEarlierRequest(t *testing.T) {
+	db := openAhead(t)
+	res := mustApply(t, db,
+		storetest.Event("keep@example.com", news, prefsync.OptedIn, t0),
+		storetest.Event("gone@example.com", promos, prefsync.OptedIn, t0))
+	keep, gone := res[0].ContactID, res[1].ContactID
+	release := holdWriter(t, db)
+	merged := make(chan error, 1)
+	go func() {
+		_, err := db.MergeContacts(context.Background(), keep, gone, aheadTest, t0.Add(time.Minute))
+		merged <- err
+	}()
+	waitQueued(t, db, 1)
+	byID := storetest.Event("", promos, prefsync.OptedOut, t0.Add(3*time.Minute))
+	byID.Subject = prefsync.Subject{ContactID: gone}
+	later := goApply(db, storetest.Event("gone@example.com", news, prefsync.OptedOut, t0.Add(2*time.Minute)), byID)
+	waitQueued(t, db, 2)
+	release()
+	if err := <-merged; err != nil {
+		t.Fatal(err)
+	}
+	got := <-later
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	for i, r := range got.res {
+		if r.ContactID != keep || r.Status != prefsync.Applied {
+			t.Errorf("event %d: %+v; want applied to %s, the surviving contact", i, r, keep)
+		}
+	}
+	c, err := db.FindContact(context.Background(), prefsync.ContactFilter{ID: &keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []prefsync.Scope{news, promos} {
+		if st := c.State.Find(sc); st == nil || st.State != prefsync.OptedOut {
+			t.Errorf("surviving contact's %v: %+v; want opted out", sc, st)
+		}
+	}
+	h, err := db.History(context.Background(), keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both contacts' first events, the merge (one entry on each contact), then the
+	// batch's two on the surviving contact.
+	if len(h) != 6 || h[2].Kind != prefsync.KindMerge || h[3].Kind != prefsync.KindMerge || h[4].ContactID != keep || h[5].ContactID != keep {
+		for _, e := range h {
+			t.Logf("%d %s %s %s", e.Seq, e.Kind, e.ContactID, e.Status)
+		}
+		t.Errorf("history has %d entries; want 6: two events, the merge's two entries, the batch's two on %s", len(h), keep)
+	}
+	if rep, err := db.VerifyAudit(context.Background()); err != nil || !rep.OK {
+		t.Errorf("verify: %+v, %v", rep, err)
+	}
+}
+
+// An event whose idempotency key an earlier request of the same transaction used is a
+// duplicate of that request's event, and changes nothing.
+func TestAheadDuplicateKeyInEarlierRequest(t *testing.T) {
+	db := openAhead(t)
+	ev := storetest.Event("d@example.com", news, prefsync.OptedOut, t0)
+	ev.IdempotencyKey = "esp-42"
+	release := holdWriter(t, db)
+	first := goApply(db, ev)
+	waitQueued(t, db, 1)
+	second := goApply(db, ev)
+	waitQueued(t, db, 2)
+	release()
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil {
+		t.Fatal(a.err, b.err)
+	}
+	if a.res[0].Status != prefsync.Applied || b.res[0].Status != prefsync.Duplicate {
+		t.Fatalf("statuses %s and %s; want applied, then duplicate", a.res[0].Status, b.res[0].Status)
+	}
+	if b.res[0].ContactID != a.res[0].ContactID || b.res[0].Version != 1 {
+		t.Errorf("duplicate's result %+v; want %s at version 1, unchanged", b.res[0], a.res[0].ContactID)
+	}
+	h, err := db.History(context.Background(), a.res[0].ContactID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[1].Status != prefsync.Duplicate {
+		t.Errorf("history %+v; want the event, then its duplicate", h)
+	}
+	if rep, err := db.VerifyAudit(context.Background()); err != nil || !rep.OK {
+		t.Errorf("verify: %+v, %v", rep, err)
+	}
+}
