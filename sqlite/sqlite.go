@@ -27,7 +27,8 @@ import (
 // size of a new file before WAL mode fixes it (an existing file keeps its own). 4 KiB,
 // the file system's block, beat 1 KiB though a random update logs four times the bytes:
 // with 1 KiB pages the kernel spent 7 % of the hub's CPU preparing the partial blocks
-// they were written into, and the file of 1M contacts was 2.2 GB against 1.6 GB
+// they were written into (4 % with 4 KiB pages, whose log frames, 24 bytes longer,
+// still straddle blocks), and the file of 1M contacts was 2.2 GB against 1.6 GB
 // (BENCHMARKS.md has the speed it measured, with a larger log limit). It never
 // checkpoints: the checkpointer does, on its own connection.
 const (
