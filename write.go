@@ -142,6 +142,27 @@ func contactFor(tx WriteTx, contactID string, ids []Identifier, cache map[string
 	return c, len(missing) > 0, attach(tx, c, missing)
 }
 
+// FindOneContact returns the id of the one contact that find finds for the identifiers,
+// "" if none; identifiers of two contacts are ECONFLICT. find answers "" for an
+// identifier that finds no contact.
+func FindOneContact(ids []Identifier, find func(Identifier) (string, error)) (string, error) {
+	found := ""
+	for _, id := range ids {
+		cid, err := find(id)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("find %s: %w", id.Kind, err)
+		case cid == "":
+			continue
+		case found != "" && cid != found:
+			return "", &Error{Code: ECONFLICT, Field: id.Kind,
+				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, cid)}
+		}
+		found = cid
+	}
+	return found, nil
+}
+
 // cachedContact returns the live contact id names, from cache or read into it.
 func cachedContact(tx WriteTx, id string, cache map[string]*Contact) (*Contact, error) {
 	if c, ok := cache[id]; ok {

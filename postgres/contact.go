@@ -64,22 +64,16 @@ func loadContact(ctx context.Context, q querier, id string, lock bool) (*prefsyn
 
 // findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
 func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier) (string, error) {
-	found := ""
-	for _, id := range ids {
+	return prefsync.FindOneContact(ids, func(id prefsync.Identifier) (string, error) {
 		var n int64
-		err := q.QueryRow(ctx, `SELECT contact_id FROM identifiers WHERE kind = $1 AND value = $2`, id.Kind, id.Value).Scan(&n)
-		switch {
+		switch err := q.QueryRow(ctx, `SELECT contact_id FROM identifiers WHERE kind = $1 AND value = $2`, id.Kind, id.Value).Scan(&n); {
 		case errors.Is(err, pgx.ErrNoRows):
-			continue
+			return "", nil
 		case err != nil:
-			return "", fmt.Errorf("find %s: %w", id.Kind, err)
-		case found != "" && idOf(n) != found:
-			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
-				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, idOf(n))}
+			return "", err
 		}
-		found = idOf(n)
-	}
-	return found, nil
+		return idOf(n), nil
+	})
 }
 
 // tx is a write transaction that holds the audit chain's head.
@@ -109,19 +103,7 @@ func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
 	if t.known == nil {
 		return findByIdentifiers(t.ctx, t, ids)
 	}
-	found := ""
-	for _, id := range ids {
-		cid, ok := t.known[id]
-		switch {
-		case !ok:
-			continue
-		case found != "" && cid != found:
-			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
-				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, cid)}
-		}
-		found = cid
-	}
-	return found, nil
+	return prefsync.FindOneContact(ids, func(id prefsync.Identifier) (string, error) { return t.known[id], nil })
 }
 
 // AddIdentifier implements prefsync.WriteTx: the identifier is written when the

@@ -111,48 +111,33 @@ func setTimes(c *prefsync.Contact, created, updated string) error {
 
 // findByIdentifiers returns the id of the one contact the identifiers find, "" if none.
 func findByIdentifiers(ctx context.Context, q querier, ids []prefsync.Identifier) (string, error) {
-	return findEach(ids, func(id prefsync.Identifier) (int64, error) { return findIdentifier(ctx, q, id) })
+	return prefsync.FindOneContact(ids, func(id prefsync.Identifier) (string, error) { return findIdentifier(ctx, q, id) })
 }
 
-// findEach returns the id of the one contact that find finds for the identifiers, ""
-// if none.
-func findEach(ids []prefsync.Identifier, find func(prefsync.Identifier) (int64, error)) (string, error) {
-	found := ""
-	for _, id := range ids {
-		n, err := find(id)
-		cid := idOf(n)
-		switch {
-		case err != nil:
-			return "", fmt.Errorf("find %s: %w", id.Kind, err)
-		case n == 0:
-			continue
-		case found != "" && cid != found:
-			return "", &prefsync.Error{Code: prefsync.ECONFLICT, Field: id.Kind,
-				Message: fmt.Sprintf("the identifiers belong to two contacts (%s and %s); merge them first", found, cid)}
-		}
-		found = cid
-	}
-	return found, nil
-}
-
-// findIdentifier returns the number of the contact id names, 0 for none.
-func findIdentifier(ctx context.Context, q querier, id prefsync.Identifier) (int64, error) {
+// findIdentifier returns the id of the contact id names, "" for none.
+func findIdentifier(ctx context.Context, q querier, id prefsync.Identifier) (string, error) {
 	var n int64
-	err := q.QueryRowContext(ctx, qFindIdentifier, id.Kind, id.Value).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	switch err := q.QueryRowContext(ctx, qFindIdentifier, id.Kind, id.Value).Scan(&n); {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", err
 	}
-	return n, err
+	return idOf(n), nil
 }
 
 // FindByIdentifiers implements prefsync.WriteTx, from what was read ahead where the
 // batch named the identifiers.
 func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
-	return findEach(ids, func(id prefsync.Identifier) (int64, error) {
-		if n, ok := t.ahead.find(id); ok {
-			return n, nil
+	return prefsync.FindOneContact(ids, func(id prefsync.Identifier) (string, error) {
+		n, ok := t.ahead.find(id)
+		switch {
+		case !ok:
+			return findIdentifier(t.ctx, t, id)
+		case n == 0:
+			return "", nil
 		}
-		return findIdentifier(t.ctx, t, id)
+		return idOf(n), nil
 	})
 }
 
