@@ -1,7 +1,8 @@
 // Command prefsync-load measures a running prefsync hub: durable ingest (single events and
 // batches), single-recipient checks at a fixed rate, NDJSON streaming checks, and the
-// propagation of changes to webhook endpoints it runs itself. It
-// talks to loopback addresses only, and every run is bounded in count and time.
+// propagation of changes to webhook endpoints it runs itself; and, without a hub, how late
+// the machine wakes a sleeping thread. It talks to loopback addresses only, and every run
+// is bounded in count and time.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +40,9 @@ func main() {
 	var c config
 	flag.StringVar(&c.url, "url", "http://127.0.0.1:8080", "hub base URL (loopback only)")
 	flag.StringVar(&c.key, "key", os.Getenv("PREFSYNC_KEY"), "API key with events:write and check (PREFSYNC_KEY)")
-	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog | follow | antijoin")
+	flag.StringVar(&c.mode, "mode", "", "seed | ingest | batch | check | stream | propagate | backlog | follow | antijoin | jitter")
 	flag.IntVar(&c.clients, "clients", 32, "concurrent clients")
-	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (ingest, check); at most 2m")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to run (ingest, check, jitter); at most 2m")
 	flag.IntVar(&c.rate, "rate", 20000, "check: requests per second")
 	flag.IntVar(&c.batch, "batch", 500, "seed, batch: events per request")
 	flag.IntVar(&c.contacts, "contacts", 1_000_000, "contacts user0000000@example.com … to address")
@@ -88,8 +90,10 @@ func run(c config) error {
 		return l.antijoin()
 	case "follow":
 		return l.follow()
+	case "jitter":
+		return l.jitter()
 	}
-	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate, backlog, follow or antijoin", c.mode)
+	return fmt.Errorf("unknown -mode %q: want seed, ingest, batch, check, stream, propagate, backlog, follow, antijoin or jitter", c.mode)
 }
 
 // loopback refuses a URL that is not on this machine.
@@ -304,17 +308,23 @@ func (l *loader) batchIngest() error {
 }
 
 // check sends single-recipient checks at a fixed rate over keep-alive connections. A
-// request's latency counts from when it was due if the answer to the one before took
-// longer than the worker's interval, so a stalled server is not hidden; otherwise from
-// when it was sent, so the loader's own lateness is not blamed on the server. (Go's
-// timers can wake a millisecond late, and a worker woken late is late for the next
-// request too, through no fault of the server.)
+// worker whose answer came back before its next request was due sleeps until then, and
+// that request counts from when it was sent: Go's timers can wake an idle process a
+// millisecond late, and that lateness is the loader's, not the server's. A worker whose
+// answer came back after the next request was due sends it at once, and it counts from
+// when it was due, so a stalled server is not hidden; but no earlier than one interval
+// after the request before counted from, so what the loader was late by in sending that
+// one is not carried over and blamed on the server.
 // It speaks HTTP/1.1 on raw connections: net/http's client costs more CPU per request
 // than the server does, and on a two-core machine it would measure itself.
 func (l *loader) check() error {
 	u, _ := url.Parse(l.url)
 	perWorker := time.Duration(float64(time.Second) * float64(l.clients) / float64(l.rate))
 	lat := newLatencies(l.clients)
+	before, err := l.hubChecks()
+	if err != nil {
+		return err
+	}
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now().Add(20 * time.Millisecond)
@@ -332,14 +342,13 @@ func (l *loader) check() error {
 			rd := bufio.NewReaderSize(conn, 4096)
 			due := start.Add(perWorker * time.Duration(w) / time.Duration(l.clients))
 			var req []byte
-			var took time.Duration // by the answer before
+			var from time.Time // when the request counts from
 			for ; due.Before(end); due = due.Add(perWorker) {
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait)
-				}
-				sent := time.Now()
-				if took > perWorker {
-					sent = due
+					from = time.Now()
+				} else {
+					from = lateFrom(from, due, time.Now(), perWorker)
 				}
 				body := `{"channel":"email","topic":"promotions","recipients":[{"email":"` + email(r.IntN(l.contacts)) + `"}]}`
 				req = fmt.Appendf(req[:0], "POST /v1/check HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -349,7 +358,6 @@ func (l *loader) check() error {
 					return
 				}
 				status, err := readResponse(rd)
-				took = time.Since(sent) // an error answer may be slow too
 				if err != nil || status != 200 {
 					if errs.Add(1) < 5 {
 						fmt.Fprintln(os.Stderr, "check:", status, err)
@@ -359,7 +367,7 @@ func (l *loader) check() error {
 					}
 					continue
 				}
-				lat.add(w, took)
+				lat.add(w, time.Since(from))
 			}
 		}()
 	}
@@ -368,7 +376,69 @@ func (l *loader) check() error {
 	n := lat.count()
 	fmt.Printf("check: %d single-recipient checks, target %d/s, achieved %.0f/s over %d keep-alive connections; latency %s; errors %d\n",
 		n, l.rate, float64(n)/el.Seconds(), l.clients, lat.summary(), errs.Load())
+	after, err := l.hubChecks()
+	if err != nil {
+		return err
+	}
+	if handled := after.count - before.count; handled > 0 {
+		fmt.Printf("check: the hub's own view: %.0f of %.0f handled in under 100µs, %.0f in under 1ms\n",
+			after.under100us-before.under100us, handled, after.under1ms-before.under1ms)
+	}
 	return nil
+}
+
+// lateFrom is when a request counts from that is sent at once, at now, because the answer
+// to the one before (which counted from prev) came after this one was due: from when it
+// was due, but no earlier than one interval after prev, and never later than now.
+func lateFrom(prev, due, now time.Time, interval time.Duration) time.Time {
+	from := prev.Add(interval)
+	if from.Before(due) {
+		from = due
+	}
+	if now.Before(from) {
+		from = now
+	}
+	return from
+}
+
+// hubCheckCounts are the hub's cumulative counts of single checks by how long its
+// handler took, from the request-duration histogram on its /metrics page. Set beside
+// the loader's latencies, they tell time spent in the hub's handler from time spent
+// getting the request to it and the answer back (the network stack, the schedulers of
+// the two processes and of the machine).
+type hubCheckCounts struct{ under100us, under1ms, count float64 }
+
+func (l *loader) hubChecks() (hubCheckCounts, error) {
+	var c hubCheckCounts
+	res, err := l.client.Get(l.url + "/metrics")
+	if err != nil {
+		return c, err
+	}
+	defer res.Body.Close()
+	const series = `prefsync_http_request_duration_seconds_`
+	const route = `route="POST /v1/check"`
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		sp := strings.LastIndexByte(line, ' ') // the route holds a space too
+		if sp < 0 || !strings.HasPrefix(line, series) || !strings.Contains(line, route) {
+			continue
+		}
+		name, value := line[:sp], line[sp+1:]
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return c, fmt.Errorf("metrics: %q: %w", line, err)
+		}
+		switch strings.TrimPrefix(name, series) {
+		case "bucket{" + route + `,le="0.0001"}`:
+			c.under100us = v
+		case "bucket{" + route + `,le="0.001"}`:
+			c.under1ms = v
+		case "count{" + route + "}":
+			c.count = v
+		}
+	}
+	return c, sc.Err()
 }
 
 // readResponse reads one HTTP/1.1 response with a Content-Length body and returns its
