@@ -226,7 +226,7 @@ func (p *Pages) honourGPC(r *http.Request, c *prefsync.Contact) (*prefsync.Conta
 func (p *Pages) event(r *http.Request, c *prefsync.Contact, ev prefsync.EventInput) prefsync.EventInput {
 	ev.Subject = prefsync.Subject{ContactID: c.ID}
 	ev.Source = prefsync.Source{System: prefsync.SystemPrefsync, Touchpoint: prefsync.PreferenceCenter}
-	ev.Evidence = prefsync.Evidence{Method: prefsync.Explicit, IP: clientIP(r), UserAgent: r.UserAgent()}
+	ev.Evidence = prefsync.Evidence{Method: prefsync.Explicit, IP: clientIP(r, p.TrustedProxies), UserAgent: r.UserAgent()}
 	return ev
 }
 

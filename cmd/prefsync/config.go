@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -47,6 +48,10 @@ type Config struct {
 	SMTPRelay         string
 	MailFrom          string
 	MailConfirmations bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names a page's
+	// visitor, from --trusted-proxies: addresses and networks, comma-separated.
+	TrustedProxies []netip.Prefix
+	trustedProxies string
 	// ClaimLease is how long a process holds the deliveries it took, on PostgreSQL;
 	// DatabaseWait how long start-up waits for a PostgreSQL that does not answer.
 	ClaimLease   time.Duration
@@ -114,6 +119,7 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	duration(&c.DatabaseWait, "database-wait", "PREFSYNC_DATABASE_WAIT", "30s", "on PostgreSQL, how long start-up waits for a database that does not answer")
 	duration(&c.ClaimLease, "claim-lease", "PREFSYNC_CLAIM_LEASE", "1m", "on PostgreSQL, how long a process holds the deliveries it took; a dead process's return to the others after it")
 	duration(&c.DisableFailingAfter, "disable-failing-after", "PREFSYNC_DISABLE_FAILING_AFTER", "72h", "disable a destination that has been failing this long")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", env("PREFSYNC_TRUSTED_PROXIES", ""), "reverse proxies (addresses or networks, comma-separated, e.g. 10.0.0.0/8) whose X-Forwarded-For names a page's visitor (PREFSYNC_TRUSTED_PROXIES)")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", env("PREFSYNC_SMTP_ADDR", ""), "listen for unsubscribe mail here, e.g. :25; off by default (PREFSYNC_SMTP_ADDR)")
 	fs.StringVar(&c.SMTPDomain, "smtp-domain", env("PREFSYNC_SMTP_DOMAIN", ""), "the domain of the mailto: unsubscribe address; default the public URL's host (PREFSYNC_SMTP_DOMAIN)")
 	c.MaxBodyBytes = 8 << 20
@@ -149,6 +155,19 @@ func (c *Config) validate() error {
 		if d <= 0 {
 			return fmt.Errorf("--%s: want a positive duration such as 30s, 5m or 3d", name)
 		}
+	}
+	for _, p := range strings.Split(c.trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if a, aerr := netip.ParseAddr(p); aerr == nil {
+			prefix, err = netip.PrefixFrom(a, a.BitLen()), nil
+		}
+		if err != nil {
+			return fmt.Errorf("--trusted-proxies: %q is neither an address nor a network such as 10.0.0.0/8", p)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -170,6 +170,7 @@ func TestBadConfig(t *testing.T) {
 		{"MissingDictionary", []string{"--database", filepath.Join(dir, "a.db"), "--dictionary", filepath.Join(dir, "none.json")}, "dictionary"},
 		{"BadLogFormat", []string{"--log-format", "xml"}, "log-format"},
 		{"BadPublicURL", []string{"--public-url", "ftp://x"}, "public-url"},
+		{"BadTrustedProxy", []string{"--trusted-proxies", "10.0.0.0/8, proxy.internal"}, `"proxy.internal"`},
 		{"PostgresUnreachable", []string{"--database", "postgres://postgres@127.0.0.1:1/test?connect_timeout=1", "--database-wait", "1s"}, "does not answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,12 +183,13 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-// TestOneClickEndToEnd: the served List-Unsubscribe URL, POSTed as a mail client does,
-// opts the contact out.
+// TestOneClickEndToEnd: the served List-Unsubscribe URL, POSTed as a mail client does
+// through a trusted reverse proxy, opts the contact out, with the mail client's address
+// as evidence.
 func TestOneClickEndToEnd(t *testing.T) {
 	const admin = "e2e-admin-key-0123456789"
 	env := map[string]string{"PREFSYNC_BOOTSTRAP_ADMIN_KEY": admin, "PREFSYNC_DATABASE": filepath.Join(t.TempDir(), "u.db"),
-		"PREFSYNC_PUBLIC_URL": "https://prefs.example.com"}
+		"PREFSYNC_PUBLIC_URL": "https://prefs.example.com", "PREFSYNC_TRUSTED_PROXIES": "127.0.0.1, ::1"}
 	srv := start(t, env)
 	defer srv.stop()
 	_, c := call(t, "POST", srv.url+"/v1/contacts", admin, `{"email":"ana@example.com","jurisdiction":"US"}`)
@@ -199,6 +201,7 @@ func TestOneClickEndToEnd(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", srv.url+strings.TrimSuffix(path, ">"), strings.NewReader("List-Unsubscribe=One-Click"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", "198.51.100.9, 203.0.113.7") // the first written by the client
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +213,11 @@ func TestOneClickEndToEnd(t *testing.T) {
 	_, chk := call(t, "POST", srv.url+"/v1/check", admin, `{"channel":"email","topic":"promotions","recipients":[{"email":"ana@example.com"}]}`)
 	if r := chk["results"].([]any)[0].(map[string]any); r["allowed"] != false || r["reason"] != "opted_out:(email,promotions)" {
 		t.Errorf("check after one-click: %v", r)
+	}
+	_, hist := call(t, "GET", srv.url+"/v1/contacts/"+id+"/history", admin, "")
+	events := hist["events"].([]any)
+	if ev, _ := events[len(events)-1].(map[string]any)["evidence"].(map[string]any); ev["ip"] != "203.0.113.7" {
+		t.Errorf("evidence of the one-click: %v", ev)
 	}
 }
 

@@ -111,7 +111,7 @@ func (p *Program) serve(ctx context.Context, args []string) error {
 	// providers call back.
 	root := http.NewServeMux()
 	pages := web.New(hub, logger)
-	pages.Brand, pages.PreferenceLinkTTL, pages.PublicURL = cfg.Brand, cfg.PreferenceLinkTTL, cfg.PublicURL
+	pages.Brand, pages.PreferenceLinkTTL, pages.PublicURL, pages.TrustedProxies = cfg.Brand, cfg.PreferenceLinkTTL, cfg.PublicURL, cfg.TrustedProxies
 	if cfg.SMTPRelay != "" {
 		pages.Mailer = &mailto.Sender{Relay: cfg.SMTPRelay, From: cfg.MailFrom, Now: time.Now}
 		pages.ConfirmChanges = cfg.MailConfirmations

@@ -1,0 +1,38 @@
+package web
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+)
+
+func TestClientIP(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
+	for _, c := range []struct {
+		name, peer string
+		forwarded  []string // X-Forwarded-For fields, in order
+		want       string
+	}{
+		{"direct", "192.0.2.1:5000", nil, "192.0.2.1"},
+		{"direct, IPv4 in IPv6", "[::ffff:192.0.2.1]:5000", nil, "192.0.2.1"},
+		{"untrusted peer's header ignored", "192.0.2.1:5000", []string{"203.0.113.7"}, "192.0.2.1"},
+		{"one proxy", "10.0.0.2:5000", []string{"203.0.113.7"}, "203.0.113.7"},
+		{"client's own entry ignored", "10.0.0.2:5000", []string{"198.51.100.9, 203.0.113.7"}, "203.0.113.7"},
+		{"two proxies", "10.0.0.2:5000", []string{"198.51.100.9, 203.0.113.7, 10.0.0.3"}, "203.0.113.7"},
+		{"several fields", "10.0.0.2:5000", []string{"198.51.100.9", "203.0.113.7,10.0.0.3"}, "203.0.113.7"},
+		{"with ports", "10.0.0.2:5000", []string{"203.0.113.7:4711"}, "203.0.113.7"},
+		{"IPv6 with port", "[2001:db8:ffff::2]:5000", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
+		{"IPv4 in IPv6", "[::ffff:10.0.0.2]:5000", []string{"::ffff:203.0.113.7"}, "203.0.113.7"},
+		{"proxies all the way", "10.0.0.2:5000", []string{"10.0.0.4, 10.0.0.3"}, "10.0.0.4"},
+		{"no header from a proxy", "10.0.0.2:5000", nil, "10.0.0.2"},
+		{"unreadable entry", "10.0.0.2:5000", []string{"203.0.113.7, unknown, 10.0.0.3"}, "10.0.0.3"},
+	} {
+		r := &http.Request{RemoteAddr: c.peer, Header: http.Header{}}
+		for _, f := range c.forwarded {
+			r.Header.Add("X-Forwarded-For", f)
+		}
+		if got := clientIP(r, proxies); got != c.want {
+			t.Errorf("%s: clientIP = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
