@@ -52,7 +52,8 @@ start_hub big.db
 echo "start-up to listening with 1M contacts: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 grep "index loaded" "$dir/serve.log"
 curl -s "http://$addr/metrics" | grep -E '^go_memstats_heap_inuse_bytes|^prefsync_index_contacts'
-# How late this machine wakes an idle thread: a floor under the checks' latency tail.
+# How late this machine wakes a sleeping thread, while the hub idles: a floor under the
+# checks' latency tail.
 load -mode jitter -duration 5s
 for rate in 2000 5000 10000 20000; do load -mode check -rate $rate -clients 8 -duration 5s; done
 load -mode stream -count 2000000 -clients 1

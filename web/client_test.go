@@ -7,7 +7,7 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
-	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48"), netip.MustParsePrefix("fe80::/10")}
 	for _, c := range []struct {
 		name, peer string
 		forwarded  []string // X-Forwarded-For fields, in order
@@ -23,6 +23,7 @@ func TestClientIP(t *testing.T) {
 		{"with ports", "10.0.0.2:5000", []string{"203.0.113.7:4711"}, "203.0.113.7"},
 		{"IPv6 with port", "[2001:db8:ffff::2]:5000", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
 		{"IPv4 in IPv6", "[::ffff:10.0.0.2]:5000", []string{"::ffff:203.0.113.7"}, "203.0.113.7"},
+		{"proxy by a link-local address with a zone", "[fe80::1%eth0]:5000", []string{"203.0.113.7"}, "203.0.113.7"},
 		{"proxies all the way", "10.0.0.2:5000", []string{"10.0.0.4, 10.0.0.3"}, "10.0.0.4"},
 		{"no header from a proxy", "10.0.0.2:5000", nil, "10.0.0.2"},
 		{"unreadable entry", "10.0.0.2:5000", []string{"203.0.113.7, unknown, 10.0.0.3"}, "10.0.0.3"},
@@ -33,6 +34,19 @@ func TestClientIP(t *testing.T) {
 		}
 		if got := clientIP(r, proxies); got != c.want {
 			t.Errorf("%s: clientIP = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	for ip, want := range map[string]string{
+		"192.0.2.1":            "192.0.2.1",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2::9":      "2001:db8:1:2::/64",
+		"not an address":       "not an address",
+	} {
+		if got := clientKey(ip); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
 		}
 	}
 }

@@ -95,7 +95,7 @@ func (p *Pages) handleRequest(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, prefsync.FieldErrorf("email", "That is not an email address."))
 		return
 	}
-	if !p.byClient.allow(clientIP(r, p.TrustedProxies), now) || !p.byAddress.allow(email, now) {
+	if !p.byClient.allow(clientKey(clientIP(r, p.TrustedProxies)), now) || !p.byAddress.allow(email, now) {
 		w.Header().Set("Retry-After", "600")
 		p.fail(w, prefsync.Errorf(prefsync.ETOOMANY, "Too many requests. Please try again later."))
 		return

@@ -7,7 +7,6 @@ import (
 	"embed"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -190,60 +189,4 @@ func maskedAddress(c *prefsync.Contact, s prefsync.Scope) string {
 		return "your address"
 	}
 	return addr
-}
-
-// clientIP is the address a request came from, for the evidence and the rate limits.
-// A request from one of the trusted proxies names its client in X-Forwarded-For, to which
-// every proxy on the way appends the address it was reached from: the client is the
-// right-most address there that is not a trusted proxy itself. Whatever stands left of it
-// came from the client and proves nothing. An address that does not read ends the walk at
-// the last proxy.
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	if peer = peer.Unmap(); !isTrusted(peer, trusted) {
-		return peer.String()
-	}
-	hops := r.Header.Values("X-Forwarded-For")
-	for i := len(hops) - 1; i >= 0; i-- {
-		list := strings.Split(hops[i], ",")
-		for j := len(list) - 1; j >= 0; j-- {
-			hop, ok := parseHop(strings.TrimSpace(list[j]))
-			if !ok {
-				return peer.String()
-			}
-			if !isTrusted(hop, trusted) {
-				return hop.String()
-			}
-			peer = hop
-		}
-	}
-	return peer.String() // proxies all the way: the first of them
-}
-
-// parseHop reads one X-Forwarded-For entry: an address, which some proxies write with a
-// port ("192.0.2.1:4711", "[2001:db8::1]:4711").
-func parseHop(s string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap(), true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
-	}
-	return netip.Addr{}, false
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

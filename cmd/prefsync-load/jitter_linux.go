@@ -13,7 +13,8 @@ import (
 // and over and notes by how much each sleep overran. Every check wakes threads of two
 // processes at least twice, so a check's latency tail cannot be lower than the
 // machine's; on a virtual machine whose host is busy, an idle virtual CPU can take
-// milliseconds to wake. Run it while nothing else runs.
+// milliseconds to wake. The figures include Linux's timer slack (50µs unless changed),
+// which delays every sleep of every ordinary thread. Run it while nothing else is busy.
 func (l *loader) jitter() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -23,7 +24,10 @@ func (l *loader) jitter() error {
 	over := 0
 	end := time.Now().Add(l.duration)
 	for t := time.Now(); t.Before(end); {
-		if err := syscall.Nanosleep(&ts, nil); err != nil && !errors.Is(err, syscall.EINTR) {
+		if err := syscall.Nanosleep(&ts, nil); errors.Is(err, syscall.EINTR) {
+			t = time.Now() // woken early by a signal: not a measure
+			continue
+		} else if err != nil {
 			return err
 		}
 		now := time.Now()
@@ -35,6 +39,9 @@ func (l *loader) jitter() error {
 		t = now
 	}
 	n := late.count()
+	if n == 0 {
+		return errors.New("jitter: no sleep measured; give a -duration")
+	}
 	fmt.Printf("jitter: %d sleeps of %s woke late by %s; %d (%.2f%%) more than 1ms late\n",
 		n, nap, late.summary(), over, 100*float64(over)/float64(n))
 	return nil

@@ -309,12 +309,11 @@ func (l *loader) batchIngest() error {
 
 // check sends single-recipient checks at a fixed rate over keep-alive connections. A
 // worker whose answer came back before its next request was due sleeps until then, and
-// that request counts from when it was sent: Go's timers can wake an idle process a
-// millisecond late, and that lateness is the loader's, not the server's. A worker whose
-// answer came back after the next request was due sends it at once, and it counts from
-// when it was due, so a stalled server is not hidden; but no earlier than one interval
-// after the request before counted from, so what the loader was late by in sending that
-// one is not carried over and blamed on the server.
+// that request counts from when the worker woke, but no later than timerSlop after it
+// was due: Go's timers can wake an idle process a millisecond late, and that lateness is
+// the loader's, not the server's; a later wake means something held the loader up (the
+// machine, or the server's work on the same cores), and it counts. A worker whose answer
+// came back after the next request was due sends it at once, and it counts from lateFrom.
 // It speaks HTTP/1.1 on raw connections: net/http's client costs more CPU per request
 // than the server does, and on a two-core machine it would measure itself.
 func (l *loader) check() error {
@@ -325,7 +324,7 @@ func (l *loader) check() error {
 	if err != nil {
 		return err
 	}
-	var errs atomic.Int64
+	var errs, overslept atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now().Add(20 * time.Millisecond)
 	end := start.Add(l.duration)
@@ -346,7 +345,10 @@ func (l *loader) check() error {
 			for ; due.Before(end); due = due.Add(perWorker) {
 				if wait := time.Until(due); wait > 0 {
 					time.Sleep(wait)
-					from = time.Now()
+					woke := time.Now()
+					if from = sleptFrom(due, woke); from.Before(woke) {
+						overslept.Add(1)
+					}
 				} else {
 					from = lateFrom(from, due, time.Now(), perWorker)
 				}
@@ -374,8 +376,8 @@ func (l *loader) check() error {
 	wg.Wait()
 	el := time.Since(start)
 	n := lat.count()
-	fmt.Printf("check: %d single-recipient checks, target %d/s, achieved %.0f/s over %d keep-alive connections; latency %s; errors %d\n",
-		n, l.rate, float64(n)/el.Seconds(), l.clients, lat.summary(), errs.Load())
+	fmt.Printf("check: %d single-recipient checks, target %d/s, achieved %.0f/s over %d keep-alive connections; latency %s; errors %d; woken more than %s late %d times\n",
+		n, l.rate, float64(n)/el.Seconds(), l.clients, lat.summary(), errs.Load(), timerSlop, overslept.Load())
 	after, err := l.hubChecks()
 	if err != nil {
 		return err
@@ -387,9 +389,24 @@ func (l *loader) check() error {
 	return nil
 }
 
+// timerSlop is how late a worker's timer may wake it before the lateness counts against
+// the server: Go's poller sleeps in whole milliseconds.
+const timerSlop = 1100 * time.Microsecond
+
+// sleptFrom is when a request counts from whose worker slept until it was due and woke
+// at woke: from then, but no later than timerSlop after it was due.
+func sleptFrom(due, woke time.Time) time.Time {
+	if limit := due.Add(timerSlop); woke.After(limit) {
+		return limit
+	}
+	return woke
+}
+
 // lateFrom is when a request counts from that is sent at once, at now, because the answer
 // to the one before (which counted from prev) came after this one was due: from when it
-// was due, but no earlier than one interval after prev, and never later than now.
+// was due, so a stalled server is not hidden, but no earlier than one interval after
+// prev, so what the loader was late by in sending that one (at most timerSlop) is not
+// carried over and blamed on the server; and never later than now.
 func lateFrom(prev, due, now time.Time, interval time.Duration) time.Time {
 	from := prev.Add(interval)
 	if from.Before(due) {
@@ -415,8 +432,12 @@ func (l *loader) hubChecks() (hubCheckCounts, error) {
 		return c, err
 	}
 	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("metrics: %s", res.Status)
+	}
 	const series = `prefsync_http_request_duration_seconds_`
 	const route = `route="POST /v1/check"`
+	seen := 0
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		line := sc.Text()
@@ -432,13 +453,22 @@ func (l *loader) hubChecks() (hubCheckCounts, error) {
 		switch strings.TrimPrefix(name, series) {
 		case "bucket{" + route + `,le="0.0001"}`:
 			c.under100us = v
+			seen++
 		case "bucket{" + route + `,le="0.001"}`:
 			c.under1ms = v
+			seen++
 		case "count{" + route + "}":
 			c.count = v
+			seen++
 		}
 	}
-	return c, sc.Err()
+	if err := sc.Err(); err != nil {
+		return c, err
+	}
+	if seen != 3 {
+		return c, fmt.Errorf("metrics: the hub's page lacks the 100µs and 1ms buckets or the count of %s", route)
+	}
+	return c, nil
 }
 
 // readResponse reads one HTTP/1.1 response with a Content-Length body and returns its

@@ -39,3 +39,21 @@ func TestLateFrom(t *testing.T) {
 		t.Errorf("first request: counts from %v after t0, want 400µs", got.Sub(t0))
 	}
 }
+
+// A worker that slept until its request was due counts from when it woke, within the
+// millisecond Go's timers may be late; a later wake counts against the server.
+func TestSleptFrom(t *testing.T) {
+	due := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name       string
+		late, want time.Duration // woke, counts from: after due
+	}{
+		{"on time", 50 * time.Microsecond, 50 * time.Microsecond},
+		{"a timer's millisecond", time.Millisecond, time.Millisecond},
+		{"held up 30ms", 30 * time.Millisecond, timerSlop},
+	} {
+		if got := sleptFrom(due, due.Add(c.late)); !got.Equal(due.Add(c.want)) {
+			t.Errorf("%s: counts from %v after due, want %v", c.name, got.Sub(due), c.want)
+		}
+	}
+}

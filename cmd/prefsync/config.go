@@ -156,18 +156,16 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--%s: want a positive duration such as 30s, 5m or 3d", name)
 		}
 	}
+	c.TrustedProxies = nil
 	for _, p := range strings.Split(c.trustedProxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
-		prefix, err := netip.ParsePrefix(p)
-		if a, aerr := netip.ParseAddr(p); aerr == nil {
-			prefix, err = netip.PrefixFrom(a, a.BitLen()), nil
-		}
+		prefix, err := trustedNetwork(p)
 		if err != nil {
 			return fmt.Errorf("--trusted-proxies: %q is neither an address nor a network such as 10.0.0.0/8", p)
 		}
-		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+		c.TrustedProxies = append(c.TrustedProxies, prefix)
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -179,6 +177,23 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// trustedNetwork reads an address or a network of --trusted-proxies as clients' addresses
+// are compared with it: IPv4 in IPv6 form as IPv4, without a zone.
+func trustedNetwork(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap().WithZone("")
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, err
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 func (c *Config) logger(w io.Writer) *slog.Logger {

@@ -183,6 +183,21 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
+func TestTrustedProxies(t *testing.T) {
+	p := &Program{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	cfg, _, err := p.parseConfig("serve", []string{"--trusted-proxies", " 10.1.2.3/8, ::ffff:192.0.2.0/120,::ffff:198.51.100.7, fe80::1%eth0,,2001:db8::/32"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range cfg.TrustedProxies {
+		got = append(got, n.String())
+	}
+	if want := "10.0.0.0/8 192.0.2.0/24 198.51.100.7/32 fe80::1/128 2001:db8::/32"; strings.Join(got, " ") != want {
+		t.Errorf("trusted proxies = %v, want %s", got, want)
+	}
+}
+
 // TestOneClickEndToEnd: the served List-Unsubscribe URL, POSTed as a mail client does
 // through a trusted reverse proxy, opts the contact out, with the mail client's address
 // as evidence.
