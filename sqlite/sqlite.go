@@ -452,7 +452,7 @@ func (db *DB) run(reqs []*request) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &tx{Tx: sqlTx, db: db, ctx: ctx, last: map[int64]int64{}, lastUnsaved: map[int64]bool{}}
+	t := &tx{Tx: sqlTx, db: db, ctx: ctx, last: map[int64]int64{}, lastUnsaved: map[int64]bool{}, stmts: map[string]*sql.Stmt{}}
 	for _, r := range reqs {
 		if err = r.fn(t); err != nil {
 			break
@@ -488,13 +488,21 @@ type tx struct {
 	// audited, by number; lastUnsaved, those audited since the contact was saved.
 	last        map[int64]int64
 	lastUnsaved map[int64]bool
+	// stmts are the prepared statements the transaction has used, bound to it.
+	stmts map[string]*sql.Stmt
 }
 
 // stmt returns the transaction's use of a prepared statement, or nil for a query that
-// is not prepared ahead (it is then parsed each time).
+// is not prepared ahead (it is then parsed each time). Binding one to the transaction
+// costs an allocation and locks, once per transaction rather than at every use.
 func (t *tx) stmt(query string) *sql.Stmt {
+	if s, ok := t.stmts[query]; ok {
+		return s
+	}
 	if s, ok := t.db.stmts[query]; ok {
-		return t.Tx.StmtContext(t.ctx, s)
+		s = t.Tx.StmtContext(t.ctx, s)
+		t.stmts[query] = s
+		return s
 	}
 	return nil
 }
