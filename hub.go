@@ -110,11 +110,12 @@ func (h *Hub) Follow(contacts []*Contact, merged map[string]string, sups []Suppr
 			h.Index.Alias(from, into)
 		}
 	}
-	for _, c := range contacts {
-		h.Index.Put(c)
-	}
+	// Suppressions first: putting a contact marks it by its addresses suppressed now.
 	for _, s := range sups {
 		h.Index.Suppress(s)
+	}
+	for _, c := range contacts {
+		h.Index.Put(c)
 	}
 }
 
@@ -174,12 +175,9 @@ func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) 
 	if err := ValidateSuppressionReason(s.Reason); err != nil {
 		return s, err
 	}
-	if e, err := h.Normalizer.Email(s.Address); err == nil {
-		s.Kind, s.Address = IdentifierEmail, e
-	} else if p, err := h.Normalizer.Phone(s.Address); err == nil {
-		s.Kind, s.Address = IdentifierPhone, p
-	} else {
-		return s, FieldErrorf("address", "%q is neither an email address nor a phone number", s.Address)
+	var err error
+	if s.Kind, s.Address, err = h.suppressible(s.Address); err != nil {
+		return s, err
 	}
 	s.CreatedAt = h.Now().UTC()
 	if err := h.Store.AddSuppression(ctx, s); err != nil {
@@ -187,6 +185,42 @@ func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) 
 	}
 	h.Index.Suppress(s)
 	return s, nil
+}
+
+// LiftSuppression ends the suppression of an address, recording who lifted it. The
+// contact with the address is read again, so that another suppressed address of theirs
+// still counts; if it cannot be, checks keep the suppression until the next start.
+func (h *Hub) LiftSuppression(ctx context.Context, address, by string) (Suppression, error) {
+	kind, address, err := h.suppressible(address)
+	if err != nil {
+		return Suppression{}, err
+	}
+	s, err := h.Store.LiftSuppression(ctx, kind, address, by, h.Now().UTC())
+	if err != nil {
+		return s, err
+	}
+	f := ContactFilter{Email: &address}
+	if kind == IdentifierPhone {
+		f = ContactFilter{Phone: &address}
+	}
+	c, err := h.Store.FindContact(ctx, f)
+	if err != nil && ErrorCode(err) != ENOTFOUND {
+		return s, fmt.Errorf("suppression lifted, but its contact could not be read; checks see the lift after a restart: %w", err)
+	}
+	h.Index.Lift(s, c)
+	return s, nil
+}
+
+// suppressible normalises an address that can be suppressed: an email address or a
+// phone number.
+func (h *Hub) suppressible(address string) (kind, normalized string, err error) {
+	if e, err := h.Normalizer.Email(address); err == nil {
+		return IdentifierEmail, e, nil
+	}
+	if p, err := h.Normalizer.Phone(address); err == nil {
+		return IdentifierPhone, p, nil
+	}
+	return "", "", FieldErrorf("address", "%q is neither an email address nor a phone number", address)
 }
 
 // Check decides one recipient, normalising it as events are: an address finds the

@@ -207,12 +207,37 @@ func (x *Index) appendSuppressions(fs []Fact, c *Contact) []Fact {
 	return fs
 }
 
-// Suppress records a suppressed address and marks the contact that has it.
+// Suppress records a suppressed address and marks the contact that has it; or, for a
+// lifted suppression, forgets the address and unmarks the contact. A contact with another
+// suppressed address of the kind is then marked again by putting it, as Lift does.
 func (x *Index) Suppress(s Suppression) {
-	code := suppressionCode(s.Reason)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.suppressed[s.Address] = code
+	x.suppress(s)
+}
+
+// Lift forgets a lifted suppression and, in the same step, puts again the contact that
+// has the address (nil for none), so that another suppressed address of theirs still
+// counts and no check sees them between.
+func (x *Index) Lift(s Suppression, c *Contact) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.suppress(s)
+	if c != nil {
+		x.put(c)
+	}
+}
+
+func (x *Index) suppress(s Suppression) {
+	code := suppressionCode(s.Reason)
+	if s.LiftedAt != nil {
+		code = 0
+	}
+	if code == 0 {
+		delete(x.suppressed, s.Address)
+	} else {
+		x.suppressed[s.Address] = code
+	}
 	m := x.identifierTable(s.Kind)
 	if m == nil {
 		return
@@ -225,7 +250,10 @@ func (x *Index) Suppress(s Suppression) {
 				kept = append(kept, fact)
 			}
 		}
-		f.Facts = x.dict.appendSuppressionFacts(kept, s.Kind, code)
+		if code != 0 {
+			kept = x.dict.appendSuppressionFacts(kept, s.Kind, code)
+		}
+		f.Facts = kept
 		x.entries[slot] = x.newEntry(slot, f)
 	}
 }

@@ -273,6 +273,34 @@ func TestDecideUnknownRecipient(t *testing.T) {
 	if got := x.Check(&news, &prefsync.Subject{Email: "known@example.com"}, t0.Unix()); got.Reason != "suppressed:hard_bounce" {
 		t.Errorf("re-suppressed: %+v", got)
 	}
+
+	// Lifting a suppression ends it, for the contact found by any identifier and for an
+	// unknown recipient; a contact's other suppressed address of the kind still counts.
+	lifted := t0
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "known@example.com", Reason: prefsync.SuppressedHardBounce, LiftedAt: &lifted})
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedManual, LiftedAt: &lifted})
+	byID := prefsync.Subject{ContactID: prefsync.ContactIDFromNumber(3)}
+	if got := x.Check(&news, &byID, t0.Unix()); !got.Allowed || got.Reason != "not_opted_out" {
+		t.Errorf("lifted, by id: %+v", got)
+	}
+	if got := x.Check(&account, &both, t0.Unix()); !got.Allowed {
+		t.Errorf("lifted number: %+v", got)
+	}
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "nobody@example.com", Reason: prefsync.SuppressedSpamComplaint, LiftedAt: &lifted})
+	if got := x.Check(&news, &unknown, t0.Unix()); !got.Allowed || got.Reason != "not_opted_out" {
+		t.Errorf("unknown, lifted: %+v", got)
+	}
+	// Lift puts the contact again with the lift: its other suppressed address marks it.
+	two := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(4), Emails: []string{"one@example.com", "two@example.com"}, Jurisdiction: "US", Version: 1}
+	x.Put(two)
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "one@example.com", Reason: prefsync.SuppressedHardBounce})
+	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "two@example.com", Reason: prefsync.SuppressedSpamComplaint})
+	x.Lift(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "two@example.com", Reason: prefsync.SuppressedSpamComplaint, LiftedAt: &lifted}, two)
+	for _, s := range []prefsync.Subject{{ContactID: two.ID}, {Email: "two@example.com"}} {
+		if got := x.Check(&news, &s, t0.Unix()); got.Allowed || got.Reason != "suppressed:hard_bounce" {
+			t.Errorf("one of two suppressed addresses lifted, by %+v: %+v", s, got)
+		}
+	}
 }
 
 func TestIndexKeepsNewestVersion(t *testing.T) {

@@ -27,10 +27,15 @@ type Store interface {
 	// EachContact calls fn for every live contact, for rebuilding the index.
 	EachContact(ctx context.Context, fn func(*Contact) error) error
 
-	// AddSuppression records that an address must not be messaged.
+	// AddSuppression records that an address must not be messaged, again if its
+	// suppression was lifted.
 	AddSuppression(ctx context.Context, s Suppression) error
-	// Suppressions lists suppressions, oldest first.
+	// Suppressions lists the suppressions in force, oldest first.
 	Suppressions(ctx context.Context) ([]Suppression, error)
+	// LiftSuppression ends the suppression of an address, keeping the record of it with
+	// who lifted it and when, and returns it. ENOTFOUND when the address is not
+	// suppressed; what LiftSuppressionAllowed refuses, refused.
+	LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (Suppression, error)
 
 	// CreateAPIKey stores a new key. With bootstrap set, it does so only on the store's
 	// first start, and reports whether it did.
@@ -124,6 +129,19 @@ type Suppression struct {
 	Reason    string    `json:"reason"`
 	Source    string    `json:"source"`
 	CreatedAt time.Time `json:"created_at"`
+	// LiftedAt and LiftedBy say when and by whom a suppression was lifted; a lifted
+	// suppression no longer counts.
+	LiftedAt *time.Time `json:"lifted_at,omitempty"`
+	LiftedBy string     `json:"lifted_by,omitempty"`
+}
+
+// LiftSuppressionAllowed refuses to lift the suppression of an erased contact's address:
+// it is what keeps a person who asked to be forgotten from being messaged again.
+func LiftSuppressionAllowed(s Suppression) error {
+	if s.Reason == SuppressedErased {
+		return Errorf(ECONFLICT, "%s belongs to an erased contact and stays suppressed", s.Address)
+	}
+	return nil
 }
 
 // ValidateSuppressionReason checks a suppression reason.

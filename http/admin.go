@@ -29,6 +29,16 @@ func (s *Server) handleAddSuppression(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, sup)
 }
 
+// handleLiftSuppression ends an address's suppression, recorded as lifted by the key.
+func (s *Server) handleLiftSuppression(w http.ResponseWriter, r *http.Request) {
+	sup, err := s.Hub.LiftSuppression(r.Context(), r.PathValue("address"), apiKeyFrom(r.Context()).Name)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sup)
+}
+
 func (s *Server) handleSuppressions(w http.ResponseWriter, r *http.Request) {
 	sups, err := s.Hub.Store.Suppressions(r.Context())
 	if err != nil {

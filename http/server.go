@@ -83,6 +83,7 @@ func NewServer(hub *prefsync.Hub, logger *slog.Logger, metrics *Metrics) *Server
 	s.handle("GET", "/v1/contacts/{id}/preference-link", prefsync.ScopeEventsWrite, s.handlePreferenceLink)
 	s.handle("POST", "/v1/suppressions", prefsync.ScopeEventsWrite, s.handleAddSuppression)
 	s.handle("GET", "/v1/suppressions", prefsync.ScopeContactsRead, s.handleSuppressions)
+	s.handle("DELETE", "/v1/suppressions/{address}", prefsync.ScopeAdmin, s.handleLiftSuppression)
 	s.handle("POST", "/v1/sources", prefsync.ScopeAdmin, s.handleCreateSource)
 	s.handle("GET", "/v1/sources", prefsync.ScopeAdmin, s.handleSources)
 	s.handle("GET", "/v1/sources/{name}", prefsync.ScopeAdmin, s.handleGetSource)

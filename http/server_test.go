@@ -302,6 +302,60 @@ func TestSuppression(t *testing.T) {
 	if chk.Results[0]["allowed"] != false || chk.Results[0]["reason"] != "suppressed:hard_bounce" {
 		t.Errorf("suppressed transactional: %+v", chk)
 	}
+
+	// Lifting takes an admin key and the address in any form, and ends the suppression
+	// at once; the answer records who lifted it.
+	if code := h.do("DELETE", "/v1/suppressions/bounced@example.com", h.key(prefsync.ScopeEventsWrite), nil, nil); code != 403 {
+		t.Errorf("lift with an events:write key: %d", code)
+	}
+	var lifted map[string]any
+	if code := h.do("DELETE", "/v1/suppressions/Bounced@Example.com", adminKey, nil, &lifted); code != 200 ||
+		lifted["reason"] != "hard_bounce" || lifted["lifted_by"] != "admin" || lifted["lifted_at"] == nil {
+		t.Errorf("lift: %d %v", code, lifted)
+	}
+	chk = results{}
+	h.do("POST", "/v1/check", adminKey, `{"channel":"email","topic":"account","recipients":[{"email":"bounced@example.com"}]}`, &chk)
+	if chk.Results[0]["allowed"] != true {
+		t.Errorf("transactional after the lift: %+v", chk)
+	}
+	var list struct{ Suppressions []any }
+	if h.do("GET", "/v1/suppressions", adminKey, nil, &list); len(list.Suppressions) != 0 {
+		t.Errorf("suppressions after the lift: %v", list)
+	}
+	var e apiError
+	if code := h.do("DELETE", "/v1/suppressions/bounced@example.com", adminKey, nil, &e); code != 404 || e.Error.Code != "not_found" {
+		t.Errorf("lift again: %d %+v", code, e)
+	}
+	e = apiError{}
+	if code := h.do("DELETE", "/v1/suppressions/not-an-address", adminKey, nil, &e); code != 400 || e.Error.Field != "address" {
+		t.Errorf("lift a bad address: %d %+v", code, e)
+	}
+	// A contact with two addresses suppressed stays suppressed when one is lifted,
+	// whichever address a check names.
+	var one, two map[string]any
+	h.do("POST", "/v1/contacts", adminKey, `{"email":"one@example.com"}`, &one)
+	h.do("POST", "/v1/contacts", adminKey, `{"email":"two@example.com"}`, &two)
+	if code := h.do("POST", "/v1/contacts/"+one["id"].(string)+"/merge", adminKey, map[string]any{"contact_id": two["id"]}, nil); code != 200 {
+		t.Fatalf("merge: %d", code)
+	}
+	h.do("POST", "/v1/suppressions", adminKey, `{"address":"one@example.com","reason":"manual"}`, nil)
+	h.do("POST", "/v1/suppressions", adminKey, `{"address":"two@example.com","reason":"hard_bounce"}`, nil)
+	if code := h.do("DELETE", "/v1/suppressions/two@example.com", adminKey, nil, nil); code != 200 {
+		t.Errorf("lift two: %d", code)
+	}
+	chk = results{}
+	h.do("POST", "/v1/check", adminKey, `{"channel":"email","topic":"account","recipients":[{"email":"two@example.com"},{"contact_id":"`+one["id"].(string)+`"}]}`, &chk)
+	for i, r := range chk.Results {
+		if r["allowed"] != false || r["reason"] != "suppressed:manual" {
+			t.Errorf("contact with one of two addresses lifted, recipient %d: %v", i, r)
+		}
+	}
+
+	h.do("POST", "/v1/suppressions", adminKey, `{"address":"+1 415 555 2671","reason":"erased"}`, nil)
+	e = apiError{}
+	if code := h.do("DELETE", "/v1/suppressions/%2B14155552671", adminKey, nil, &e); code != 409 || e.Error.Code != "conflict" {
+		t.Errorf("lift an erased contact's number: %d %+v", code, e)
+	}
 }
 
 func TestStreamCheck(t *testing.T) {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,20 +132,42 @@ func (db *DB) catchUp(ctx context.Context, cur Cursor, apply func(Changes)) (Cur
 		}
 	}
 	if next.Suppression > cur.Suppression {
-		rows, err := db.pool.Query(ctx, `SELECT kind, address, reason, source, created_at FROM suppressions
+		rows, err := db.pool.Query(ctx, `SELECT kind, address, reason, source, created_at, lifted_at, lifted_by FROM suppressions
 			WHERE seq > $1 AND seq <= $2 ORDER BY seq`, cur.Suppression, next.Suppression)
 		if err != nil {
 			return cur, err
 		}
 		for rows.Next() {
 			var s prefsync.Suppression
-			if err := rows.Scan(&s.Kind, &s.Address, &s.Reason, &s.Source, &s.CreatedAt); err != nil {
+			if err := rows.Scan(&s.Kind, &s.Address, &s.Reason, &s.Source, &s.CreatedAt, &s.LiftedAt, &s.LiftedBy); err != nil {
 				rows.Close()
 				return cur, err
 			}
 			ch.Suppressions = append(ch.Suppressions, s)
 		}
 		rows.Close()
+		// The contact with a lifted address is put again (after the suppressions), so
+		// that another suppressed address of theirs still counts.
+		rows, err = db.pool.Query(ctx, `SELECT DISTINCT i.contact_id FROM suppressions s
+			JOIN identifiers i ON i.kind = s.kind AND i.value = s.address
+			WHERE s.seq > $1 AND s.seq <= $2 AND s.lifted_at IS NOT NULL`, cur.Suppression, next.Suppression)
+		if err != nil {
+			return cur, err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return cur, err
+		}
+		for _, id := range ids {
+			if slices.ContainsFunc(ch.Contacts, func(c *prefsync.Contact) bool { return c.ID == idOf(id) }) {
+				continue
+			}
+			c, err := loadContact(ctx, db.pool, idOf(id), false)
+			if err != nil {
+				return cur, fmt.Errorf("follow contact %s: %w", idOf(id), err)
+			}
+			ch.Contacts = append(ch.Contacts, c)
+		}
 	}
 	apply(ch)
 	return next, nil

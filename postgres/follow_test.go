@@ -68,7 +68,7 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) ti
 }
 
 // TestIndexFollowsOtherProcesses: what one process commits, another's checks see
-// within a second: events, merges and suppressions.
+// within a second: events, merges, suppressions and their lifting.
 func TestIndexFollowsOtherProcesses(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	a, _ := process(t, dsn, 0)
@@ -89,6 +89,11 @@ func TestIndexFollowsOtherProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, time.Second, "a sees b's suppression", func() bool { return reason(t, a, "bo@example.com", "account") == "suppressed:hard_bounce" })
+	if _, err := b.LiftSuppression(ctx, "bo@example.com", "support"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "a sees b's lift", func() bool { return reason(t, a, "bo@example.com", "account") == "transactional" })
+	within(t, time.Second, "c sees it by reloading", func() bool { return reason(t, c, "bo@example.com", "account") == "transactional" })
 
 	// A merge on a: b finds the merged address's contact through the survivor.
 	res, err := a.Ingest(ctx, []prefsync.EventInput{
@@ -105,6 +110,24 @@ func TestIndexFollowsOtherProcesses(t *testing.T) {
 		return reason(t, b, "cy.work@example.com", "newsletter") == "opted_out:(email,newsletter)" &&
 			reason(t, b, "cy@example.com", "events") == "opted_out:(email,events)"
 	})
+
+	// The merged contact has two addresses suppressed; b lifts one, and a still finds
+	// the contact suppressed by the other, whichever address it checks.
+	for _, s := range []prefsync.Suppression{{Address: "cy@example.com", Reason: prefsync.SuppressedManual}, {Address: "cy.work@example.com", Reason: prefsync.SuppressedHardBounce}} {
+		if _, err := b.Suppress(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within(t, time.Second, "a sees both suppressions", func() bool { return reason(t, a, "cy.work@example.com", "account") == "suppressed:hard_bounce" })
+	if _, err := b.LiftSuppression(ctx, "cy.work@example.com", "support"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "a sees the lift and the other suppression", func() bool {
+		return reason(t, a, "cy.work@example.com", "account") == "suppressed:manual" && reason(t, a, "cy@example.com", "account") == "suppressed:manual"
+	})
+	if got := reason(t, b, "cy.work@example.com", "account"); got != "suppressed:manual" {
+		t.Errorf("b, after its own lift: %s", got)
+	}
 }
 
 // TestConcurrentProcessesSameContact: two processes write changes of one contact at

@@ -100,7 +100,8 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error 
 	return db.write(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
-				seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))`,
+				created_at = CASE WHEN suppressions.lifted_at IS NULL THEN suppressions.created_at ELSE excluded.created_at END,
+				lifted_at = NULL, lifted_by = '', seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))`,
 			s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("add suppression: %w", err)
@@ -112,7 +113,8 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error 
 
 // Suppressions implements prefsync.Store.
 func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) {
-	rows, err := db.pool.Query(ctx, `SELECT kind, address, reason, source, created_at FROM suppressions ORDER BY created_at, address`)
+	rows, err := db.pool.Query(ctx, `SELECT kind, address, reason, source, created_at FROM suppressions
+		WHERE lifted_at IS NULL ORDER BY created_at, address`)
 	if err != nil {
 		return nil, fmt.Errorf("suppressions: %w", err)
 	}
@@ -127,6 +129,34 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// LiftSuppression implements prefsync.Store. The row takes a new number, so that the
+// other processes follow the lift.
+func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, error) {
+	s := prefsync.Suppression{Kind: kind, Address: address, LiftedAt: &at, LiftedBy: by}
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT reason, source, created_at FROM suppressions
+			WHERE kind = $1 AND address = $2 AND lifted_at IS NULL FOR UPDATE`, kind, address).Scan(&s.Reason, &s.Source, &s.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return prefsync.Errorf(prefsync.ENOTFOUND, "%s is not suppressed", address)
+		}
+		if err != nil {
+			return fmt.Errorf("lift suppression: %w", err)
+		}
+		s.CreatedAt = s.CreatedAt.UTC()
+		if err := prefsync.LiftSuppressionAllowed(s); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE suppressions SET lifted_at = $3, lifted_by = $4,
+				seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
+			WHERE kind = $1 AND address = $2`, kind, address, at, by); err != nil {
+			return fmt.Errorf("lift suppression: %w", err)
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		return err
+	})
+	return s, err
 }
 
 // LinkKeys implements prefsync.Store.

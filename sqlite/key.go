@@ -106,7 +106,9 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error 
 	return db.do(ctx, func(t *tx) error {
 		_, err := t.Exec(`
 			INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source`,
+			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+				created_at = CASE WHEN lifted_at IS NULL THEN created_at ELSE excluded.created_at END,
+				lifted_at = NULL, lifted_by = ''`,
 			s.Kind, s.Address, s.Reason, s.Source, formatTime(s.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("add suppression: %w", err)
@@ -117,7 +119,8 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error 
 
 // Suppressions implements prefsync.Store.
 func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, address, reason, source, created_at FROM suppressions ORDER BY created_at, address`)
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, address, reason, source, created_at FROM suppressions
+		WHERE lifted_at IS NULL ORDER BY created_at, address`)
 	if err != nil {
 		return nil, fmt.Errorf("list suppressions: %w", err)
 	}
@@ -135,6 +138,34 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// LiftSuppression implements prefsync.Store.
+func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, error) {
+	s := prefsync.Suppression{Kind: kind, Address: address, LiftedAt: &at, LiftedBy: by}
+	err := db.do(ctx, func(t *tx) error {
+		var created string
+		err := t.QueryRowContext(t.ctx, `SELECT reason, source, created_at FROM suppressions
+			WHERE kind = ? AND address = ? AND lifted_at IS NULL`, kind, address).Scan(&s.Reason, &s.Source, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return prefsync.Errorf(prefsync.ENOTFOUND, "%s is not suppressed", address)
+		}
+		if err != nil {
+			return fmt.Errorf("lift suppression: %w", err)
+		}
+		if s.CreatedAt, err = parseTime(created); err != nil {
+			return err
+		}
+		if err := prefsync.LiftSuppressionAllowed(s); err != nil {
+			return err
+		}
+		if _, err := t.Exec(`UPDATE suppressions SET lifted_at = ?, lifted_by = ? WHERE kind = ? AND address = ?`,
+			formatTime(at), by, kind, address); err != nil {
+			return fmt.Errorf("lift suppression: %w", err)
+		}
+		return nil
+	})
+	return s, err
 }
 
 // LinkKeys implements prefsync.Store. The keys are kept in meta as JSON.

@@ -481,6 +481,43 @@ func testSuppressions(t *testing.T, open Opener) {
 	if err != nil || len(got) != 1 || got[0].Reason != prefsync.SuppressedSpamComplaint || !got[0].CreatedAt.Equal(t0) {
 		t.Errorf("suppressions: %+v, %v", got, err)
 	}
+
+	// Lifting keeps the record, says who lifted it and when, and takes the address off
+	// the list of suppressions in force.
+	at := t0.Add(time.Hour)
+	lifted, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, "a@example.com", "support", at)
+	if err != nil || lifted.Reason != prefsync.SuppressedSpamComplaint || lifted.Source != "sendgrid" || !lifted.CreatedAt.Equal(t0) ||
+		lifted.LiftedAt == nil || !lifted.LiftedAt.Equal(at) || lifted.LiftedBy != "support" {
+		t.Errorf("lift: %+v, %v", lifted, err)
+	}
+	if got, err := s.Suppressions(ctx); err != nil || len(got) != 0 {
+		t.Errorf("suppressions after the lift: %+v, %v", got, err)
+	}
+	for _, address := range []string{"a@example.com", "nobody@example.com"} {
+		if _, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, address, "support", at); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+			t.Errorf("lift %s, not suppressed: %v", address, err)
+		}
+	}
+	// Suppressed again, it is a new suppression.
+	in.Reason, in.CreatedAt = prefsync.SuppressedHardBounce, t0.Add(2*time.Hour)
+	if err := s.AddSuppression(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Suppressions(ctx)
+	if err != nil || len(got) != 1 || got[0].Reason != prefsync.SuppressedHardBounce || !got[0].CreatedAt.Equal(in.CreatedAt) || got[0].LiftedAt != nil {
+		t.Errorf("suppressed again: %+v, %v", got, err)
+	}
+	// An erased contact's address stays suppressed.
+	erased := prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedErased, Source: "erasure", CreatedAt: t0}
+	if err := s.AddSuppression(ctx, erased); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LiftSuppression(ctx, prefsync.IdentifierPhone, erased.Address, "support", at); prefsync.ErrorCode(err) != prefsync.ECONFLICT {
+		t.Errorf("lift an erased contact's address: %v", err)
+	}
+	if got, err := s.Suppressions(ctx); err != nil || len(got) != 2 {
+		t.Errorf("suppressions after a refused lift: %+v, %v", got, err)
+	}
 }
 
 func testKeys(t *testing.T, open Opener) {
