@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -21,6 +23,10 @@ type Hub struct {
 	Dispatcher Dispatcher
 	// Links signs and verifies links; Load sets it from the store's keys.
 	Links *LinkSigner
+
+	// suppressions serialises changes to suppressions from their store write to the
+	// index's, so that the index ends as the store does.
+	suppressions sync.Mutex
 }
 
 // MaxBatch is the most events one call may carry.
@@ -112,7 +118,17 @@ func (h *Hub) Follow(contacts []*Contact, merged map[string]string, sups []Suppr
 	}
 	// Suppressions first: putting a contact marks it by its addresses suppressed now.
 	for _, s := range sups {
-		h.Index.Suppress(s)
+		if s.LiftedAt == nil {
+			h.Index.Suppress(s)
+			continue
+		}
+		var owner *Contact
+		for _, c := range contacts {
+			if slices.Contains(c.Emails, s.Address) || slices.Contains(c.Phones, s.Address) {
+				owner = c
+			}
+		}
+		h.Index.Lift(s, owner)
 	}
 	for _, c := range contacts {
 		h.Index.Put(c)
@@ -180,7 +196,10 @@ func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) 
 		return s, err
 	}
 	s.CreatedAt = h.Now().UTC()
-	if err := h.Store.AddSuppression(ctx, s); err != nil {
+	h.suppressions.Lock()
+	defer h.suppressions.Unlock()
+	s, err = h.Store.AddSuppression(ctx, s)
+	if err != nil {
 		return s, err
 	}
 	h.Index.Suppress(s)
@@ -195,6 +214,8 @@ func (h *Hub) LiftSuppression(ctx context.Context, address, by string) (Suppress
 	if err != nil {
 		return Suppression{}, err
 	}
+	h.suppressions.Lock()
+	defer h.suppressions.Unlock()
 	s, err := h.Store.LiftSuppression(ctx, kind, address, by, h.Now().UTC())
 	if err != nil {
 		return s, err

@@ -1,6 +1,7 @@
 package prefsync
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -208,23 +209,41 @@ func (x *Index) appendSuppressions(fs []Fact, c *Contact) []Fact {
 }
 
 // Suppress records a suppressed address and marks the contact that has it; or, for a
-// lifted suppression, forgets the address and unmarks the contact. A contact with another
-// suppressed address of the kind is then marked again by putting it, as Lift does.
+// lifted suppression, forgets the address and unmarks the contact on the channels it
+// reaches, which Lift then marks again by the contact's other addresses.
 func (x *Index) Suppress(s Suppression) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.suppress(s)
 }
 
-// Lift forgets a lifted suppression and, in the same step, puts again the contact that
-// has the address (nil for none), so that another suppressed address of theirs still
-// counts and no check sees them between.
+// Lift forgets a lifted suppression and, in the same step, marks the contact that has
+// the address again by c's other addresses of its kind that are suppressed (c is that
+// contact as read after the lift, nil for none): whatever version of the contact the
+// index holds, no check sees them unsuppressed between.
 func (x *Index) Lift(s Suppression, c *Contact) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.suppress(s)
-	if c != nil {
-		x.put(c)
+	m := x.identifierTable(s.Kind)
+	if c == nil || m == nil {
+		return
+	}
+	slot, ok := m.getString(s.Address)
+	if !ok {
+		return
+	}
+	addresses := c.Emails
+	if s.Kind == IdentifierPhone {
+		addresses = c.Phones
+	}
+	for _, a := range addresses {
+		if code := x.suppressed[a]; code != 0 {
+			f := x.facts(slot, &x.entries[slot])
+			f.Facts = x.dict.appendSuppressionFacts(slices.Clone(f.Facts), s.Kind, code)
+			x.entries[slot] = x.newEntry(slot, f)
+			return
+		}
 	}
 }
 

@@ -290,11 +290,15 @@ func TestDecideUnknownRecipient(t *testing.T) {
 	if got := x.Check(&news, &unknown, t0.Unix()); !got.Allowed || got.Reason != "not_opted_out" {
 		t.Errorf("unknown, lifted: %+v", got)
 	}
-	// Lift puts the contact again with the lift: its other suppressed address marks it.
+	// Lift marks the contact again by its other suppressed address, even when the index
+	// holds a newer version of the contact than the one given.
 	two := &prefsync.Contact{ID: prefsync.ContactIDFromNumber(4), Emails: []string{"one@example.com", "two@example.com"}, Jurisdiction: "US", Version: 1}
 	x.Put(two)
 	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "one@example.com", Reason: prefsync.SuppressedHardBounce})
 	x.Suppress(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "two@example.com", Reason: prefsync.SuppressedSpamComplaint})
+	newer := *two
+	newer.Version = 2
+	x.Put(&newer)
 	x.Lift(prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "two@example.com", Reason: prefsync.SuppressedSpamComplaint, LiftedAt: &lifted}, two)
 	for _, s := range []prefsync.Subject{{ContactID: two.ID}, {Email: "two@example.com"}} {
 		if got := x.Check(&news, &s, t0.Unix()); got.Allowed || got.Reason != "suppressed:hard_bounce" {

@@ -28,8 +28,9 @@ type Store interface {
 	EachContact(ctx context.Context, fn func(*Contact) error) error
 
 	// AddSuppression records that an address must not be messaged, again if its
-	// suppression was lifted.
-	AddSuppression(ctx context.Context, s Suppression) error
+	// suppression was lifted, and returns the suppression as it stands: an erased
+	// contact's address keeps its reason and source (see LiftSuppressionAllowed).
+	AddSuppression(ctx context.Context, s Suppression) (Suppression, error)
 	// Suppressions lists the suppressions in force, oldest first.
 	Suppressions(ctx context.Context) ([]Suppression, error)
 	// LiftSuppression ends the suppression of an address, keeping the record of it with

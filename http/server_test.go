@@ -352,6 +352,10 @@ func TestSuppression(t *testing.T) {
 	}
 
 	h.do("POST", "/v1/suppressions", adminKey, `{"address":"+1 415 555 2671","reason":"erased"}`, nil)
+	sup = nil
+	if code := h.do("POST", "/v1/suppressions", adminKey, `{"address":"+14155552671","reason":"manual"}`, &sup); code != 201 || sup["reason"] != "erased" {
+		t.Errorf("re-suppress an erased contact's number: %d %v", code, sup)
+	}
 	e = apiError{}
 	if code := h.do("DELETE", "/v1/suppressions/%2B14155552671", adminKey, nil, &e); code != 409 || e.Error.Code != "conflict" {
 		t.Errorf("lift an erased contact's number: %d %+v", code, e)
@@ -447,18 +451,21 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi version %q", doc.OpenAPI)
 	}
-	documented := map[string]bool{}
+	documented := map[string]map[string]any{}
 	for path, ops := range doc.Paths {
-		for method := range ops {
+		for method, op := range ops {
 			if method != "parameters" {
-				documented[strings.ToUpper(method)+" "+path] = true
+				documented[strings.ToUpper(method)+" "+path] = op
 			}
 		}
 	}
 	for _, r := range h.srv.Routes() {
 		key := r.Method + " " + r.Path
-		if !documented[key] {
+		op, ok := documented[key]
+		if !ok {
 			t.Errorf("route %s is not in openapi.json", key)
+		} else if r.Scope != "" && r.Scope != "*" && op["x-required-scope"] != r.Scope {
+			t.Errorf("route %s needs the scope %s; openapi.json says %v", key, r.Scope, op["x-required-scope"])
 		}
 		delete(documented, key)
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -92,6 +91,7 @@ func (db *DB) catchUp(ctx context.Context, cur Cursor, apply func(Changes)) (Cur
 		return cur, err
 	}
 	var ch Changes
+	seen := map[string]bool{} // contacts in ch
 	if next.Audit-cur.Audit >= db.cfg.ReloadAfter {
 		apply(Changes{Reload: true})
 		return next, nil
@@ -119,7 +119,6 @@ func (db *DB) catchUp(ctx context.Context, cur Cursor, apply func(Changes)) (Cur
 			ch.Merged[idOf(from)] = idOf(into)
 		}
 		rows.Close()
-		seen := map[string]bool{}
 		for _, id := range ids {
 			c, err := loadContact(ctx, db.pool, idOf(id), false)
 			if err != nil {
@@ -146,8 +145,8 @@ func (db *DB) catchUp(ctx context.Context, cur Cursor, apply func(Changes)) (Cur
 			ch.Suppressions = append(ch.Suppressions, s)
 		}
 		rows.Close()
-		// The contact with a lifted address is put again (after the suppressions), so
-		// that another suppressed address of theirs still counts.
+		// The contact with a lifted address comes too: another suppressed address of
+		// theirs still counts (Hub.Follow).
 		rows, err = db.pool.Query(ctx, `SELECT DISTINCT i.contact_id FROM suppressions s
 			JOIN identifiers i ON i.kind = s.kind AND i.value = s.address
 			WHERE s.seq > $1 AND s.seq <= $2 AND s.lifted_at IS NOT NULL`, cur.Suppression, next.Suppression)
@@ -159,13 +158,14 @@ func (db *DB) catchUp(ctx context.Context, cur Cursor, apply func(Changes)) (Cur
 			return cur, err
 		}
 		for _, id := range ids {
-			if slices.ContainsFunc(ch.Contacts, func(c *prefsync.Contact) bool { return c.ID == idOf(id) }) {
+			if seen[idOf(id)] {
 				continue
 			}
 			c, err := loadContact(ctx, db.pool, idOf(id), false)
 			if err != nil {
 				return cur, fmt.Errorf("follow contact %s: %w", idOf(id), err)
 			}
+			seen[c.ID] = true
 			ch.Contacts = append(ch.Contacts, c)
 		}
 	}

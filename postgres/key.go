@@ -96,19 +96,25 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 }
 
 // AddSuppression implements prefsync.Store.
-func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error {
-	return db.write(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, error) {
+	out := prefsync.Suppression{Kind: s.Kind, Address: s.Address}
+	err := db.write(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (kind, address) DO UPDATE SET
+				reason = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.reason ELSE excluded.reason END,
+				source = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.source ELSE excluded.source END,
 				created_at = CASE WHEN suppressions.lifted_at IS NULL THEN suppressions.created_at ELSE excluded.created_at END,
-				lifted_at = NULL, lifted_by = '', seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))`,
-			s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt)
+				lifted_at = NULL, lifted_by = '', seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
+			RETURNING reason, source, created_at`,
+			s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt).Scan(&out.Reason, &out.Source, &out.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("add suppression: %w", err)
 		}
+		out.CreatedAt = out.CreatedAt.UTC()
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
 		return err
 	})
+	return out, err
 }
 
 // Suppressions implements prefsync.Store.

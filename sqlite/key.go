@@ -102,19 +102,26 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 }
 
 // AddSuppression implements prefsync.Store.
-func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) error {
-	return db.do(ctx, func(t *tx) error {
-		_, err := t.Exec(`
+func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, error) {
+	out := prefsync.Suppression{Kind: s.Kind, Address: s.Address}
+	err := db.do(ctx, func(t *tx) error {
+		var created string
+		err := t.QueryRowContext(t.ctx, `
 			INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+			ON CONFLICT (kind, address) DO UPDATE SET
+				reason = CASE WHEN lifted_at IS NULL AND reason = 'erased' THEN reason ELSE excluded.reason END,
+				source = CASE WHEN lifted_at IS NULL AND reason = 'erased' THEN source ELSE excluded.source END,
 				created_at = CASE WHEN lifted_at IS NULL THEN created_at ELSE excluded.created_at END,
-				lifted_at = NULL, lifted_by = ''`,
-			s.Kind, s.Address, s.Reason, s.Source, formatTime(s.CreatedAt))
+				lifted_at = NULL, lifted_by = ''
+			RETURNING reason, source, created_at`,
+			s.Kind, s.Address, s.Reason, s.Source, formatTime(s.CreatedAt)).Scan(&out.Reason, &out.Source, &created)
 		if err != nil {
 			return fmt.Errorf("add suppression: %w", err)
 		}
-		return nil
+		out.CreatedAt, err = parseTime(created)
+		return err
 	})
+	return out, err
 }
 
 // Suppressions implements prefsync.Store.

@@ -70,7 +70,8 @@ func TestOpen(t *testing.T) {
 			db.Close()
 			done := make(chan error, 1)
 			go func() {
-				done <- db.AddSuppression(context.Background(), prefsync.Suppression{Kind: "email", Address: "a@example.com", Reason: "manual"})
+				_, err := db.AddSuppression(context.Background(), prefsync.Suppression{Kind: "email", Address: "a@example.com", Reason: "manual"})
+				done <- err
 			}()
 			select {
 			case err := <-done:

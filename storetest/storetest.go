@@ -470,12 +470,12 @@ func testSuppressions(t *testing.T, open Opener) {
 	s := open(t, fixed)
 	ctx := context.Background()
 	in := prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "a@example.com", Reason: prefsync.SuppressedHardBounce, Source: "sendgrid", CreatedAt: t0}
-	if err := s.AddSuppression(ctx, in); err != nil {
-		t.Fatal(err)
+	if got, err := s.AddSuppression(ctx, in); err != nil || got.Reason != in.Reason || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("add: %+v, %v", got, err)
 	}
-	in.Reason = prefsync.SuppressedSpamComplaint
-	if err := s.AddSuppression(ctx, in); err != nil {
-		t.Fatal(err)
+	in.Reason, in.CreatedAt = prefsync.SuppressedSpamComplaint, t0.Add(time.Minute)
+	if got, err := s.AddSuppression(ctx, in); err != nil || got.Reason != in.Reason || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("add again, another reason: %+v, %v", got, err)
 	}
 	got, err := s.Suppressions(ctx)
 	if err != nil || len(got) != 1 || got[0].Reason != prefsync.SuppressedSpamComplaint || !got[0].CreatedAt.Equal(t0) {
@@ -500,7 +500,7 @@ func testSuppressions(t *testing.T, open Opener) {
 	}
 	// Suppressed again, it is a new suppression.
 	in.Reason, in.CreatedAt = prefsync.SuppressedHardBounce, t0.Add(2*time.Hour)
-	if err := s.AddSuppression(ctx, in); err != nil {
+	if _, err := s.AddSuppression(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.Suppressions(ctx)
@@ -508,9 +508,16 @@ func testSuppressions(t *testing.T, open Opener) {
 		t.Errorf("suppressed again: %+v, %v", got, err)
 	}
 	// An erased contact's address stays suppressed.
+	// An erased contact's address stays suppressed as such: a later bounce or complaint
+	// does not change its reason, and it cannot be lifted.
 	erased := prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedErased, Source: "erasure", CreatedAt: t0}
-	if err := s.AddSuppression(ctx, erased); err != nil {
+	if _, err := s.AddSuppression(ctx, erased); err != nil {
 		t.Fatal(err)
+	}
+	bounce := erased
+	bounce.Reason, bounce.Source = prefsync.SuppressedHardBounce, "twilio"
+	if got, err := s.AddSuppression(ctx, bounce); err != nil || got.Reason != prefsync.SuppressedErased || got.Source != "erasure" {
+		t.Errorf("a bounce of an erased contact's address: %+v, %v", got, err)
 	}
 	if _, err := s.LiftSuppression(ctx, prefsync.IdentifierPhone, erased.Address, "support", at); prefsync.ErrorCode(err) != prefsync.ECONFLICT {
 		t.Errorf("lift an erased contact's address: %v", err)
