@@ -9,15 +9,26 @@ import "hash/maphash"
 // table keeps where each sits, so that however many keys it has, the table holds no
 // pointer for the garbage collector to follow. String keys are never removed (an
 // identifier stays with its contact, and a merge moves it), so the arena only grows.
+//
+// Beside where a string sits, a place keeps 8 bits of its hash (tag), so that probing
+// past other keys compares those bits and reaches into the arena, a likely cache miss,
+// only for the key sought (and one other key in 256).
 type table struct {
-	keys    []uint64 // the number, or where the string sits in arena: offset<<24 | length
+	keys    []uint64 // the number, or where the string sits in arena: offset<<28 | tag<<20 | length
 	vals    []uint32 // slot+1; 0 marks an empty place
 	count   int
 	strings bool
 	arena   []byte
 }
 
-const maxKeyLen = 1<<24 - 1
+const (
+	maxKeyLen = 1<<20 - 1
+	tagShift  = 20
+)
+
+// tagOf is the 8 bits of a string's hash a place keeps, from other bits than those that
+// choose the place.
+func tagOf(h uint64) uint64 { return h >> 56 }
 
 func newTable(strings bool, capacity int) *table {
 	size := 16
@@ -41,7 +52,7 @@ func (t *table) len() int { return t.count }
 
 // text returns the string key stored at place i of a string table.
 func (t *table) text(i uint64) []byte {
-	at, n := t.keys[i]>>24, t.keys[i]&maxKeyLen
+	at, n := t.keys[i]>>28, t.keys[i]&maxKeyLen
 	return t.arena[at : at+n]
 }
 
@@ -57,14 +68,20 @@ func (t *table) home(i, mask uint64) uint64 {
 // place where it would go.
 func (t *table) find(n uint64, s string) (uint64, bool) {
 	mask := uint64(len(t.keys) - 1)
-	var i uint64
-	if t.strings {
-		i = maphash.String(tableSeed, s) & mask
-	} else {
-		i = hashNumber(n) & mask
+	if !t.strings {
+		i := hashNumber(n) & mask
+		for ; t.vals[i] != 0; i = (i + 1) & mask {
+			if t.keys[i] == n {
+				return i, true
+			}
+		}
+		return i, false
 	}
+	h := maphash.String(tableSeed, s)
+	tag := tagOf(h)
+	i := h & mask
 	for ; t.vals[i] != 0; i = (i + 1) & mask {
-		if t.strings && string(t.text(i)) == s || !t.strings && t.keys[i] == n {
+		if t.keys[i]>>tagShift&0xff == tag && string(t.text(i)) == s {
 			return i, true
 		}
 	}
@@ -106,7 +123,7 @@ func (t *table) insert(n uint64, s string, slot uint32) {
 	t.count++
 	t.keys[i], t.vals[i] = n, slot+1
 	if t.strings {
-		t.keys[i] = uint64(len(t.arena))<<24 | uint64(len(s))
+		t.keys[i] = uint64(len(t.arena))<<28 | tagOf(maphash.String(tableSeed, s))<<tagShift | uint64(len(s))
 		t.arena = append(t.arena, s...)
 	}
 }

@@ -11,12 +11,19 @@ import (
 // operations (number keys are also removed; string keys never are) and expects the same
 // answers throughout: once over many keys, with the table growing, and once over 11
 // keys that all want place 13 of a 16-place table that does not grow, so that every
-// probe run is long and wraps past the end, and every removal shifts.
+// probe run is long and wraps past the end, and every removal shifts; and 11 strings
+// that also share the 8 bits of hash a place keeps, so that only the text tells them
+// apart.
 func TestTable(t *testing.T) {
-	var colliding, collidingNumbers []string
+	var colliding, sameTag, collidingNumbers []string
 	for i := 0; len(colliding) < 11; i++ {
 		if k := "k" + strconv.Itoa(i); maphash.String(tableSeed, k)&15 == 13 {
 			colliding = append(colliding, k)
+		}
+	}
+	for i := 0; len(sameTag) < 11; i++ { // the same place and the same 8 bits kept
+		if k := "t" + strconv.Itoa(i); maphash.String(tableSeed, k)&15 == 13 && tagOf(maphash.String(tableSeed, k)) == 7 {
+			sameTag = append(sameTag, k)
 		}
 	}
 	for n := uint64(1); len(collidingNumbers) < 11; n++ {
@@ -37,6 +44,7 @@ func TestTable(t *testing.T) {
 		{"strings", true, many, 20000},
 		{"numbers", false, many, 20000},
 		{"colliding strings", true, colliding, 2000},
+		{"colliding strings with one tag", true, sameTag, 2000},
 		{"colliding numbers", false, collidingNumbers, 2000},
 	} {
 		t.Run(c.name, func(t *testing.T) {
