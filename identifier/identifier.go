@@ -104,7 +104,7 @@ func dotted(s string, extra func(byte) bool) bool {
 // validLabels reports whether no domain label starts or ends with a hyphen, or is an
 // IDNA A-label (which the full path checks).
 func validLabels(domain string) bool {
-	for _, l := range strings.Split(domain, ".") {
+	for l := range strings.SplitSeq(domain, ".") {
 		if l[0] == '-' || l[len(l)-1] == '-' || strings.HasPrefix(l, "xn--") {
 			return false
 		}
