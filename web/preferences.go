@@ -186,11 +186,11 @@ func (p *Pages) scopeText(lang string, s prefsync.Scope) string {
 func (p *Pages) handlePreferences(w http.ResponseWriter, r *http.Request) {
 	c, err := p.Hub.PreferenceContact(r.Context(), r.PathValue("token"))
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	if c, err = p.honourGPC(r, c); err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	p.renderPreferences(w, r, c, "")
@@ -199,7 +199,7 @@ func (p *Pages) handlePreferences(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) renderPreferences(w http.ResponseWriter, r *http.Request, c *prefsync.Contact, saved string) {
 	v, err := p.view(r.Context(), c)
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	v.Saved, v.GPC = saved, r.Header.Get("Sec-GPC") == "1"
@@ -247,12 +247,12 @@ func (p *Pages) apply(r *http.Request, c *prefsync.Contact, evs []prefsync.Event
 func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	c, err := p.Hub.PreferenceContact(r.Context(), r.PathValue("token"))
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		p.fail(w, prefsync.FieldErrorf("form", "the form does not read"))
+		p.fail(w, r, prefsync.FieldErrorf("form", "the form does not read"))
 		return
 	}
 	// The form token proves the form came from this contact's page, and a browser that
@@ -260,7 +260,7 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	site := r.Header.Get("Sec-Fetch-Site")
 	l, err := p.Hub.Links.Verify(r.PostForm.Get("csrf"), p.Hub.Now())
 	if err != nil || l.Purpose != prefsync.LinkForm || l.ContactID != c.ID || (site != "" && site != "same-origin" && site != "none") {
-		p.fail(w, prefsync.Errorf(prefsync.EFORBIDDEN, "This form is out of date or was not sent from your page. Nothing was changed; reload the page and try again."))
+		p.fail(w, r, prefsync.Errorf(prefsync.EFORBIDDEN, "This form is out of date or was not sent from your page. Nothing was changed; reload the page and try again."))
 		return
 	}
 	var evs []prefsync.EventInput
@@ -295,21 +295,21 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(action, "pause:"):
 		weeks, err := strconv.Atoi(strings.TrimPrefix(action, "pause:"))
 		if err != nil || (weeks != 2 && weeks != 4 && weeks != 12) {
-			p.fail(w, prefsync.FieldErrorf("action", "a pause is for 2, 4 or 12 weeks"))
+			p.fail(w, r, prefsync.FieldErrorf("action", "a pause is for 2, 4 or 12 weeks"))
 			return
 		}
 		evs = []prefsync.EventInput{{Channel: prefsync.Any, Topic: prefsync.Any, PausedUntil: now.Add(time.Duration(weeks) * 7 * 24 * time.Hour).Format(time.RFC3339)}}
 	case action == "resume":
 		evs = []prefsync.EventInput{{Channel: prefsync.Any, Topic: prefsync.Any, PausedUntil: now.Format(time.RFC3339)}}
 	default:
-		p.fail(w, prefsync.FieldErrorf("action", "unknown action"))
+		p.fail(w, r, prefsync.FieldErrorf("action", "unknown action"))
 		return
 	}
 	for i := range evs {
 		evs[i] = p.event(r, c, evs[i])
 	}
 	if c, err = p.apply(r, c, evs); err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	if len(evs) > 0 {

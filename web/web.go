@@ -5,6 +5,7 @@ package web
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -82,14 +83,17 @@ func PreferenceURL(publicURL, token string) string {
 
 // view is what the page template shows.
 type view struct {
-	Kind    string // confirm, done or error
-	Title   string
-	What    string
-	Address string
-	At      string
+	Kind  string // confirm, done or error
+	Lang  string
+	Title string
+	// Lead is the page's sentence, with what and whom it is about in bold.
+	Lead    template.HTML
+	Button  string
+	Note    string
 	Message string
-	// Preferences links to the contact's preference page.
+	// Preferences links to the contact's preference page, under LinkText.
 	Preferences string
+	LinkText    string
 }
 
 func (p *Pages) render(w http.ResponseWriter, status int, v view) {
@@ -100,18 +104,37 @@ func (p *Pages) render(w http.ResponseWriter, status int, v view) {
 	}
 }
 
-func (p *Pages) fail(w http.ResponseWriter, err error) {
-	status, msg := prefhttp.StatusOf(err), "Something went wrong on our side. Please try again later."
+// pageLanguage is the language of a page about contact c (nil before the link is
+// read): the contact's, or else the browser's.
+func pageLanguage(r *http.Request, c *prefsync.Contact) string {
+	if c != nil && c.Locale != "" {
+		return language(c.Locale)
+	}
+	return language(r.Header.Get("Accept-Language"))
+}
+
+// lead is a message of lang with its arguments in bold.
+func lead(lang, key string, args ...string) template.HTML {
+	bold := make([]any, len(args))
+	for i, a := range args {
+		bold[i] = "<strong>" + template.HTMLEscapeString(a) + "</strong>"
+	}
+	return template.HTML(fmt.Sprintf(template.HTMLEscapeString(text(lang, key)), bold...))
+}
+
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	lang := pageLanguage(r, nil)
+	status, msg := prefhttp.StatusOf(err), text(lang, "server_error")
 	switch prefsync.ErrorCode(err) {
 	case prefsync.ENOTFOUND:
-		msg = "This link is not valid. It may be incomplete, altered or expired; nothing was changed."
+		msg = text(lang, "unsub_bad_link")
 	case prefsync.EINVALID, prefsync.ETOOLARGE, prefsync.EFORBIDDEN, prefsync.ETOOMANY:
 		msg = prefsync.ErrorMessage(err)
 	}
 	if status >= 500 {
 		p.Logger.Error("page", "err", err)
 	}
-	p.render(w, status, view{Kind: "error", Title: "Unsubscribe", Message: msg})
+	p.render(w, status, view{Kind: "error", Lang: lang, Title: text(lang, "unsub_title"), Message: msg})
 }
 
 // handleUnsubscribePage shows what the link would do. It never changes anything: mail
@@ -119,11 +142,14 @@ func (p *Pages) fail(w http.ResponseWriter, err error) {
 func (p *Pages) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 	l, c, err := p.Hub.UnsubscribeLink(r.Context(), r.PathValue("token"))
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
-	p.render(w, http.StatusOK, view{Kind: "confirm", Title: "Unsubscribe", What: p.scopeText("en", l.Scope), Address: maskedAddress(c, l.Scope),
-		Preferences: p.preferencesPath(r, c)})
+	lang := pageLanguage(r, c)
+	p.render(w, http.StatusOK, view{Kind: "confirm", Lang: lang, Title: text(lang, "unsub_title"),
+		Lead:   lead(lang, "unsub_confirm", p.scopeText(lang, l.Scope), maskedAddress(c, l.Scope)),
+		Button: text(lang, "unsub_button"), Note: text(lang, "unsub_nothing_yet"),
+		Preferences: p.preferencesPath(r, c), LinkText: text(lang, "unsub_instead")})
 }
 
 // handleUnsubscribe is RFC 8058's one-click unsubscribe: a POST whose form body holds
@@ -138,7 +164,7 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		err = r.ParseForm()
 	}
 	if err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
-		p.fail(w, prefsync.FieldErrorf("List-Unsubscribe", "This is not a one-click unsubscribe request (RFC 8058): the form must hold List-Unsubscribe=One-Click. Nothing was changed."))
+		p.fail(w, r, prefsync.FieldErrorf("List-Unsubscribe", "This is not a one-click unsubscribe request (RFC 8058): the form must hold List-Unsubscribe=One-Click. Nothing was changed."))
 		return
 	}
 	touchpoint := prefsync.OneClick
@@ -148,15 +174,18 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	ev := prefsync.Evidence{IP: clientIP(r, p.TrustedProxies), UserAgent: r.UserAgent()}
 	l, c, err := p.Hub.Unsubscribe(r.Context(), r.PathValue("token"), ev, touchpoint)
 	if err != nil {
-		p.fail(w, err)
+		p.fail(w, r, err)
 		return
 	}
 	at := p.Hub.Now().UTC()
 	if s := c.State.Find(l.Scope); s != nil {
 		at = s.OccurredAt
 	}
-	p.render(w, http.StatusOK, view{Kind: "done", Title: "You are unsubscribed", What: p.scopeText("en", l.Scope),
-		Address: maskedAddress(c, l.Scope), At: at.Format(time.RFC1123), Preferences: p.preferencesPath(r, c)})
+	lang := pageLanguage(r, c)
+	p.render(w, http.StatusOK, view{Kind: "done", Lang: lang, Title: text(lang, "unsub_done_title"),
+		Lead:        lead(lang, "unsub_done", p.scopeText(lang, l.Scope), maskedAddress(c, l.Scope)),
+		Note:        text(lang, "unsub_recorded", at.UTC().Format(dateFormat)),
+		Preferences: p.preferencesPath(r, c), LinkText: text(lang, "unsub_all_choices")})
 }
 
 // preferencesPath is the path of a fresh link to the contact's preference page.

@@ -180,6 +180,34 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	})
 }
 
+// The unsubscribe pages speak the contact's language, or before a link is read, the
+// browser's.
+func TestUnsubscribePagesInTheContactsLanguage(t *testing.T) {
+	h := newHarness(t)
+	de := "de"
+	c, err := h.hub.UpsertContact(context.Background(), prefsync.ContactInput{Email: "jonas@example.com", Locale: &de})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := h.hub.UnsubscribeToken(context.Background(), c.ID, prefsync.Scope{Channel: "email", Topic: prefsync.Any})
+	req, _ := http.NewRequest("GET", h.ts.URL+"/u/"+token, nil)
+	req.Header.Set("Accept-Language", "fr")
+	if code, body, _ := h.send(req); code != 200 || !strings.Contains(body, `<html lang="de">`) ||
+		!strings.Contains(body, "<strong>alles per e-mail</strong> nicht mehr an <strong>j•••@example.com</strong> senden?") ||
+		!strings.Contains(body, ">Abmelden</button>") {
+		t.Errorf("GET = %d %s", code, body)
+	}
+	if code, body := h.postForm("/u/"+token, url.Values{"List-Unsubscribe": {"One-Click"}}); code != 200 ||
+		!strings.Contains(body, "Sie sind abgemeldet") || !strings.Contains(body, "Gespeichert am 2026-11-02 09:00 UTC.") {
+		t.Errorf("POST = %d %s", code, body)
+	}
+	req, _ = http.NewRequest("GET", h.ts.URL+"/u/not-a-token", nil)
+	req.Header.Set("Accept-Language", "fr-CH")
+	if code, body, _ := h.send(req); code != 404 || !strings.Contains(body, `<html lang="fr">`) || !strings.Contains(body, "Ce lien n’est pas valide") {
+		t.Errorf("GET of a bad link, in French = %d %s", code, body)
+	}
+}
+
 func TestBadUnsubscribeRequests(t *testing.T) {
 	h := newHarness(t)
 	id := h.contact("ana@example.com")
