@@ -50,3 +50,21 @@ func TestClientKey(t *testing.T) {
 		}
 	}
 }
+
+func TestBrowserLanguage(t *testing.T) {
+	for header, want := range map[string]string{
+		"":                                    "en",
+		"fr-CH":                               "fr",
+		"de,en-US;q=0.9,en;q=0.8":             "de", // Chrome set to German
+		"fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7": "fr",
+		"ja,es;q=0.5,de;q=0.3":                "es", // the best shipped one
+		"en;q=0.4, ES;q=0.6":                  "es",
+		"it, pt":                              "en", // none shipped
+		"de;q=0,fr;q=0.1":                     "fr", // q=0: not wanted
+		"de;q=bad, es":                        "de", // a weight that does not read counts as 1, the first of equals wins
+	} {
+		if got := browserLanguage(header); got != want {
+			t.Errorf("browserLanguage(%q) = %q, want %q", header, got, want)
+		}
+	}
+}

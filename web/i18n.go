@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -115,6 +116,27 @@ func language(locale string) string {
 		return l
 	}
 	return languages[0]
+}
+
+// browserLanguage picks the page's language from an Accept-Language header such as
+// "de-CH,de;q=0.9,en;q=0.8": the shipped language the browser weighs highest, the
+// first of equals; the fallback when it names none.
+func browserLanguage(header string) string {
+	best, bestQ := languages[0], 0.0
+	for entry := range strings.SplitSeq(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(entry), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		if _, ok := messages[primary]; ok && q > bestQ {
+			best, bestQ = primary, q
+		}
+	}
+	return best
 }
 
 // text is a message in a language, formatted.

@@ -68,7 +68,7 @@ func (p *Pages) handleRequestPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Pages) renderRequest(w http.ResponseWriter, r *http.Request, sent bool) {
-	lang := language(r.Header.Get("Accept-Language"))
+	lang := browserLanguage(r.Header.Get("Accept-Language"))
 	v := requestView{Lang: lang, T: messages[lang], Brand: p.brand(), Sent: sent}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := pages.ExecuteTemplate(w, "request", v); err != nil {

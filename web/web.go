@@ -110,7 +110,7 @@ func pageLanguage(r *http.Request, c *prefsync.Contact) string {
 	if c != nil && c.Locale != "" {
 		return language(c.Locale)
 	}
-	return language(r.Header.Get("Accept-Language"))
+	return browserLanguage(r.Header.Get("Accept-Language"))
 }
 
 // lead is a message of lang with its arguments in bold.
