@@ -123,6 +123,9 @@ func (t *table) insert(n uint64, s string, slot uint32) {
 	t.count++
 	t.keys[i], t.vals[i] = n, slot+1
 	if t.strings {
+		if len(t.arena) >= 1<<36 {
+			panic("prefsync: index key arena full") // 64 GiB of identifiers
+		}
 		t.keys[i] = uint64(len(t.arena))<<28 | tagOf(maphash.String(tableSeed, s))<<tagShift | uint64(len(s))
 		t.arena = append(t.arena, s...)
 	}

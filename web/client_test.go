@@ -61,10 +61,27 @@ func TestBrowserLanguage(t *testing.T) {
 		"en;q=0.4, ES;q=0.6":                  "es",
 		"it, pt":                              "en", // none shipped
 		"de;q=0,fr;q=0.1":                     "fr", // q=0: not wanted
-		"de;q=bad, es":                        "de", // a weight that does not read counts as 1, the first of equals wins
+		"de;q=bad, es":                        "es", // a weight that does not read leaves the entry out
+		"fr, de;q=2":                          "fr", // and so does one above 1
+		"de;level=1;q=0.1, fr;q=0.5":          "fr",
+		"de;Q=0.1, fr;q=0.5":                  "fr",
+		"de;q= 0.1 , fr;q=0.5":                "fr",
+		"*":                                   "en",
 	} {
 		if got := browserLanguage(header); got != want {
 			t.Errorf("browserLanguage(%q) = %q, want %q", header, got, want)
+		}
+	}
+}
+
+func TestInSentence(t *testing.T) {
+	for _, c := range []struct{ lang, name, want string }{
+		{"en", "Email", "email"}, {"en", "Text messages", "text messages"}, {"en", "SMS", "SMS"},
+		{"fr", "WhatsApp", "WhatsApp"}, {"fr", "E-mail", "e-mail"}, {"es", "Correo electrónico", "correo electrónico"},
+		{"de", "E-Mail", "E-Mail"}, {"de", "Anrufe", "Anrufe"},
+	} {
+		if got := inSentence(c.lang, c.name); got != c.want {
+			t.Errorf("inSentence(%q, %q) = %q, want %q", c.lang, c.name, got, c.want)
 		}
 	}
 }

@@ -12,6 +12,9 @@ var languages = []string{"en", "fr", "de", "es"}
 // messages are the pages' texts by language. Placeholders are fmt verbs.
 var messages = map[string]map[string]string{
 	"en": {
+		"form_stale":   "This form is out of date or was not sent from your page. Nothing was changed; reload the page and try again.",
+		"not_an_email": "That is not an email address.", "too_many": "Too many requests. Please try again later.",
+		"no_page":     "There is no page here.",
 		"unsub_title": "Unsubscribe", "unsub_confirm": "Stop sending %s to %s?", "unsub_button": "Unsubscribe",
 		"unsub_nothing_yet": "Nothing changes until you press the button.", "unsub_instead": "Choose what you receive instead",
 		"unsub_done_title": "You are unsubscribed", "unsub_done": "You will no longer receive %s at %s.", "unsub_recorded": "Recorded on %s.",
@@ -36,9 +39,12 @@ var messages = map[string]map[string]string{
 		"frequency": "Frequency: %s",
 	},
 	"fr": {
+		"form_stale":   "Ce formulaire n’est plus à jour ou ne vient pas de votre page. Rien n’a été changé ; rechargez la page et réessayez.",
+		"not_an_email": "Ce n’est pas une adresse e-mail.", "too_many": "Trop de demandes. Veuillez réessayer plus tard.",
+		"no_page":     "Il n’y a pas de page ici.",
 		"unsub_title": "Se désabonner", "unsub_confirm": "Ne plus envoyer %s à %s ?", "unsub_button": "Me désabonner",
 		"unsub_nothing_yet": "Rien ne change tant que vous n’appuyez pas sur le bouton.", "unsub_instead": "Choisir plutôt ce que vous recevez",
-		"unsub_done_title": "Vous êtes désabonné", "unsub_done": "Vous ne recevrez plus %s à %s.", "unsub_recorded": "Enregistré le %s.",
+		"unsub_done_title": "Désabonnement effectué", "unsub_done": "Vous ne recevrez plus %s à %s.", "unsub_recorded": "Enregistré le %s.",
 		"unsub_all_choices": "Voir et changer tous vos choix",
 		"unsub_bad_link":    "Ce lien n’est pas valide. Il est peut-être incomplet, modifié ou expiré ; rien n’a été changé.",
 		"server_error":      "Une erreur s’est produite de notre côté. Veuillez réessayer plus tard.",
@@ -60,8 +66,11 @@ var messages = map[string]map[string]string{
 		"frequency": "Fréquence : %s",
 	},
 	"de": {
-		"unsub_title": "Abmelden", "unsub_confirm": "%s nicht mehr an %s senden?", "unsub_button": "Abmelden",
-		"unsub_nothing_yet": "Nichts ändert sich, bevor Sie die Schaltfläche drücken.", "unsub_instead": "Stattdessen auswählen, was Sie erhalten",
+		"form_stale":   "Dieses Formular ist veraltet oder kam nicht von Ihrer Seite. Es wurde nichts geändert; laden Sie die Seite neu und versuchen Sie es erneut.",
+		"not_an_email": "Das ist keine E-Mail-Adresse.", "too_many": "Zu viele Anfragen. Bitte versuchen Sie es später erneut.",
+		"no_page":     "Hier gibt es keine Seite.",
+		"unsub_title": "Abmelden", "unsub_confirm": "Nicht mehr %s an %s senden?", "unsub_button": "Abmelden",
+		"unsub_nothing_yet": "Es ändert sich nichts, bis Sie auf die Schaltfläche klicken.", "unsub_instead": "Stattdessen auswählen, was Sie erhalten",
 		"unsub_done_title": "Sie sind abgemeldet", "unsub_done": "Sie erhalten %s nicht mehr an %s.", "unsub_recorded": "Gespeichert am %s.",
 		"unsub_all_choices": "Alle Einstellungen ansehen und ändern",
 		"unsub_bad_link":    "Dieser Link ist ungültig. Er ist vielleicht unvollständig, verändert oder abgelaufen; nichts wurde geändert.",
@@ -84,6 +93,9 @@ var messages = map[string]map[string]string{
 		"frequency": "Häufigkeit: %s",
 	},
 	"es": {
+		"form_stale":   "Este formulario está desactualizado o no se envió desde tu página. No se ha cambiado nada; recarga la página y vuelve a intentarlo.",
+		"not_an_email": "Eso no es una dirección de correo.", "too_many": "Demasiadas solicitudes. Inténtalo de nuevo más tarde.",
+		"no_page":     "Aquí no hay ninguna página.",
 		"unsub_title": "Darse de baja", "unsub_confirm": "¿Dejar de enviar %s a %s?", "unsub_button": "Darme de baja",
 		"unsub_nothing_yet": "Nada cambia hasta que pulses el botón.", "unsub_instead": "Elegir qué recibes en su lugar",
 		"unsub_done_title": "Te has dado de baja", "unsub_done": "Ya no recibirás %s en %s.", "unsub_recorded": "Registrado el %s.",
@@ -109,34 +121,56 @@ var messages = map[string]map[string]string{
 	},
 }
 
-// language picks the page's language from a locale such as "fr-CA".
+// language picks a language from a locale such as "fr-CA": the one shipped, or the
+// fallback.
 func language(locale string) string {
-	l := strings.ToLower(strings.SplitN(strings.ReplaceAll(locale, "_", "-"), "-", 2)[0])
-	if _, ok := messages[l]; ok {
+	if l, ok := shipped(locale); ok {
 		return l
 	}
 	return languages[0]
 }
 
+// shipped reports the shipped language of a locale, if there is one.
+func shipped(locale string) (string, bool) {
+	l := strings.ToLower(strings.SplitN(strings.ReplaceAll(locale, "_", "-"), "-", 2)[0])
+	_, ok := messages[l]
+	return l, ok
+}
+
 // browserLanguage picks the page's language from an Accept-Language header such as
 // "de-CH,de;q=0.9,en;q=0.8": the shipped language the browser weighs highest, the
-// first of equals; the fallback when it names none.
+// first of equals; the fallback when it names none. An entry whose weight does not read
+// as 0 to 1 is left out.
 func browserLanguage(header string) string {
 	best, bestQ := languages[0], 0.0
 	for entry := range strings.SplitSeq(header, ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(entry), ";")
+		tag, params, _ := strings.Cut(entry, ";")
 		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
+		for param := range strings.SplitSeq(params, ";") {
+			name, value, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+				if err != nil || f < 0 || f > 1 {
+					f = -1
+				}
 				q = f
 			}
 		}
-		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
-		if _, ok := messages[primary]; ok && q > bestQ {
-			best, bestQ = primary, q
+		if l, ok := shipped(strings.TrimSpace(tag)); ok && q > bestQ {
+			best, bestQ = l, q
 		}
 	}
 	return best
+}
+
+// inSentence writes a channel's name as it reads inside a sentence of lang: an ordinary
+// word in lower case ("email", "text messages"), but not a name that keeps capitals
+// ("SMS", "WhatsApp"), nor any noun in German.
+func inSentence(lang, name string) string {
+	if lang == "de" || len(name) < 2 || strings.ToLower(name[1:]) != name[1:] {
+		return name
+	}
+	return strings.ToLower(name[:1]) + name[1:]
 }
 
 // text is a message in a language, formatted.

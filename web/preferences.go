@@ -60,10 +60,9 @@ type historyView struct {
 
 const dateFormat = "2006-01-02 15:04 UTC"
 
-// view builds the page of a contact in its language.
-func (p *Pages) view(ctx context.Context, c *prefsync.Contact) (*prefView, error) {
+// view builds the page of a contact in lang.
+func (p *Pages) view(ctx context.Context, c *prefsync.Contact, lang string) (*prefView, error) {
 	d := p.Hub.Dict
-	lang := language(c.Locale)
 	v := &prefView{Lang: lang, T: messages[lang], Brand: p.brand()}
 	csrf := p.Hub.Links.Sign(prefsync.Link{Purpose: prefsync.LinkForm, ContactID: c.ID, Expires: p.Hub.Now().Add(12 * time.Hour)})
 	v.CSRF = csrf
@@ -161,7 +160,7 @@ func (p *Pages) scopeText(lang string, s prefsync.Scope) string {
 	channel, topic := s.Channel, s.Topic
 	for _, c := range d.Channels {
 		if c.Name == s.Channel {
-			channel = strings.ToLower(described(c.Descriptions, lang, c.Name))
+			channel = inSentence(lang, described(c.Descriptions, lang, c.Name))
 		}
 	}
 	for _, t := range d.Topics {
@@ -186,20 +185,20 @@ func (p *Pages) scopeText(lang string, s prefsync.Scope) string {
 func (p *Pages) handlePreferences(w http.ResponseWriter, r *http.Request) {
 	c, err := p.Hub.PreferenceContact(r.Context(), r.PathValue("token"))
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, preferencePage, nil, err)
 		return
 	}
 	if c, err = p.honourGPC(r, c); err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, preferencePage, c, err)
 		return
 	}
 	p.renderPreferences(w, r, c, "")
 }
 
 func (p *Pages) renderPreferences(w http.ResponseWriter, r *http.Request, c *prefsync.Contact, saved string) {
-	v, err := p.view(r.Context(), c)
+	v, err := p.view(r.Context(), c, pageLanguage(r, c))
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, preferencePage, c, err)
 		return
 	}
 	v.Saved, v.GPC = saved, r.Header.Get("Sec-GPC") == "1"
@@ -247,12 +246,12 @@ func (p *Pages) apply(r *http.Request, c *prefsync.Contact, evs []prefsync.Event
 func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	c, err := p.Hub.PreferenceContact(r.Context(), r.PathValue("token"))
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, preferencePage, nil, err)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, prefsync.FieldErrorf("form", "the form does not read"))
+		p.fail(w, r, preferencePage, c, prefsync.FieldErrorf("form", "the form does not read"))
 		return
 	}
 	// The form token proves the form came from this contact's page, and a browser that
@@ -260,7 +259,7 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	site := r.Header.Get("Sec-Fetch-Site")
 	l, err := p.Hub.Links.Verify(r.PostForm.Get("csrf"), p.Hub.Now())
 	if err != nil || l.Purpose != prefsync.LinkForm || l.ContactID != c.ID || (site != "" && site != "same-origin" && site != "none") {
-		p.fail(w, r, prefsync.Errorf(prefsync.EFORBIDDEN, "This form is out of date or was not sent from your page. Nothing was changed; reload the page and try again."))
+		p.failWith(w, r, preferencePage, c, http.StatusForbidden, "form_stale")
 		return
 	}
 	var evs []prefsync.EventInput
@@ -295,27 +294,27 @@ func (p *Pages) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(action, "pause:"):
 		weeks, err := strconv.Atoi(strings.TrimPrefix(action, "pause:"))
 		if err != nil || (weeks != 2 && weeks != 4 && weeks != 12) {
-			p.fail(w, r, prefsync.FieldErrorf("action", "a pause is for 2, 4 or 12 weeks"))
+			p.fail(w, r, preferencePage, c, prefsync.FieldErrorf("action", "a pause is for 2, 4 or 12 weeks"))
 			return
 		}
 		evs = []prefsync.EventInput{{Channel: prefsync.Any, Topic: prefsync.Any, PausedUntil: now.Add(time.Duration(weeks) * 7 * 24 * time.Hour).Format(time.RFC3339)}}
 	case action == "resume":
 		evs = []prefsync.EventInput{{Channel: prefsync.Any, Topic: prefsync.Any, PausedUntil: now.Format(time.RFC3339)}}
 	default:
-		p.fail(w, r, prefsync.FieldErrorf("action", "unknown action"))
+		p.fail(w, r, preferencePage, c, prefsync.FieldErrorf("action", "unknown action"))
 		return
 	}
 	for i := range evs {
 		evs[i] = p.event(r, c, evs[i])
 	}
 	if c, err = p.apply(r, c, evs); err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, preferencePage, c, err)
 		return
 	}
 	if len(evs) > 0 {
 		p.confirm(c)
 	}
-	saved := text(language(c.Locale), "saved", now.Format(dateFormat))
+	saved := text(pageLanguage(r, c), "saved", now.Format(dateFormat))
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"saved_at": now, "message": saved, "changes": len(evs)})

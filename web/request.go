@@ -61,7 +61,7 @@ type requestView struct {
 // handleRequestPage shows the form where a person without a link asks for one.
 func (p *Pages) handleRequestPage(w http.ResponseWriter, r *http.Request) {
 	if p.Mailer == nil {
-		p.fail(w, r, prefsync.Errorf(prefsync.ENOTFOUND, "no page here"))
+		p.failWith(w, r, requestPage, nil, http.StatusNotFound, "no_page")
 		return
 	}
 	p.renderRequest(w, r, false)
@@ -81,23 +81,23 @@ func (p *Pages) renderRequest(w http.ResponseWriter, r *http.Request, sent bool)
 // nor its timing tell who is known. Requests are limited per address and per client.
 func (p *Pages) handleRequest(w http.ResponseWriter, r *http.Request) {
 	if p.Mailer == nil {
-		p.fail(w, r, prefsync.Errorf(prefsync.ENOTFOUND, "no page here"))
+		p.failWith(w, r, requestPage, nil, http.StatusNotFound, "no_page")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, prefsync.FieldErrorf("email", "the form does not read"))
+		p.fail(w, r, requestPage, nil, prefsync.FieldErrorf("email", "the form does not read"))
 		return
 	}
 	now := p.Hub.Now()
 	email, err := p.Hub.Normalizer.Email(r.PostForm.Get("email"))
 	if err != nil {
-		p.fail(w, r, prefsync.FieldErrorf("email", "That is not an email address."))
+		p.failWith(w, r, requestPage, nil, http.StatusBadRequest, "not_an_email")
 		return
 	}
 	if !p.byClient.allow(clientKey(clientIP(r, p.TrustedProxies)), now) || !p.byAddress.allow(email, now) {
 		w.Header().Set("Retry-After", "600")
-		p.fail(w, r, prefsync.Errorf(prefsync.ETOOMANY, "Too many requests. Please try again later."))
+		p.failWith(w, r, requestPage, nil, http.StatusTooManyRequests, "too_many")
 		return
 	}
 	go p.mailLink(email)

@@ -91,6 +91,9 @@ type view struct {
 	Button  string
 	Note    string
 	Message string
+	// MessageLang is the message's language when it is not the page's: the hub's own
+	// messages are in English.
+	MessageLang string
 	// Preferences links to the contact's preference page, under LinkText.
 	Preferences string
 	LinkText    string
@@ -107,13 +110,16 @@ func (p *Pages) render(w http.ResponseWriter, status int, v view) {
 // pageLanguage is the language of a page about contact c (nil before the link is
 // read): the contact's, or else the browser's.
 func pageLanguage(r *http.Request, c *prefsync.Contact) string {
-	if c != nil && c.Locale != "" {
-		return language(c.Locale)
+	if c != nil {
+		if l, ok := shipped(c.Locale); ok {
+			return l
+		}
 	}
 	return browserLanguage(r.Header.Get("Accept-Language"))
 }
 
-// lead is a message of lang with its arguments in bold.
+// lead is a message of lang with its arguments in bold. (A message with a literal %
+// writes it %%, as for any message with arguments.)
 func lead(lang, key string, args ...string) template.HTML {
 	bold := make([]any, len(args))
 	for i, a := range args {
@@ -122,19 +128,38 @@ func lead(lang, key string, args ...string) template.HTML {
 	return template.HTML(fmt.Sprintf(template.HTMLEscapeString(text(lang, key)), bold...))
 }
 
-func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
-	lang := pageLanguage(r, nil)
-	status, msg := prefhttp.StatusOf(err), text(lang, "server_error")
-	switch prefsync.ErrorCode(err) {
+// page is what an error page stands in for: its title, and what it says of a link that
+// does not read.
+type page struct{ title, badLink string }
+
+var (
+	unsubscribePage = page{"unsub_title", "unsub_bad_link"}
+	preferencePage  = page{"title", "bad_link"}
+	requestPage     = page{"title", "no_page"}
+)
+
+// fail answers an error page for pg, in the language of contact c (nil when unknown).
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, pg page, c *prefsync.Contact, err error) {
+	switch status := prefhttp.StatusOf(err); prefsync.ErrorCode(err) {
 	case prefsync.ENOTFOUND:
-		msg = text(lang, "unsub_bad_link")
+		p.failWith(w, r, pg, c, status, pg.badLink)
 	case prefsync.EINVALID, prefsync.ETOOLARGE, prefsync.EFORBIDDEN, prefsync.ETOOMANY:
-		msg = prefsync.ErrorMessage(err)
-	}
-	if status >= 500 {
+		lang := pageLanguage(r, c)
+		v := view{Kind: "error", Lang: lang, Title: text(lang, pg.title), Message: prefsync.ErrorMessage(err)}
+		if lang != "en" {
+			v.MessageLang = "en"
+		}
+		p.render(w, status, v)
+	default:
 		p.Logger.Error("page", "err", err)
+		p.failWith(w, r, pg, c, status, "server_error")
 	}
-	p.render(w, status, view{Kind: "error", Lang: lang, Title: text(lang, "unsub_title"), Message: msg})
+}
+
+// failWith answers an error page for pg with one of the pages' own messages.
+func (p *Pages) failWith(w http.ResponseWriter, r *http.Request, pg page, c *prefsync.Contact, status int, key string) {
+	lang := pageLanguage(r, c)
+	p.render(w, status, view{Kind: "error", Lang: lang, Title: text(lang, pg.title), Message: text(lang, key)})
 }
 
 // handleUnsubscribePage shows what the link would do. It never changes anything: mail
@@ -142,7 +167,7 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (p *Pages) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 	l, c, err := p.Hub.UnsubscribeLink(r.Context(), r.PathValue("token"))
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, unsubscribePage, nil, err)
 		return
 	}
 	lang := pageLanguage(r, c)
@@ -164,7 +189,7 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		err = r.ParseForm()
 	}
 	if err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
-		p.fail(w, r, prefsync.FieldErrorf("List-Unsubscribe", "This is not a one-click unsubscribe request (RFC 8058): the form must hold List-Unsubscribe=One-Click. Nothing was changed."))
+		p.fail(w, r, unsubscribePage, nil, prefsync.FieldErrorf("List-Unsubscribe", "This is not a one-click unsubscribe request (RFC 8058): the form must hold List-Unsubscribe=One-Click. Nothing was changed."))
 		return
 	}
 	touchpoint := prefsync.OneClick
@@ -174,7 +199,7 @@ func (p *Pages) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	ev := prefsync.Evidence{IP: clientIP(r, p.TrustedProxies), UserAgent: r.UserAgent()}
 	l, c, err := p.Hub.Unsubscribe(r.Context(), r.PathValue("token"), ev, touchpoint)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, r, unsubscribePage, nil, err)
 		return
 	}
 	at := p.Hub.Now().UTC()

@@ -193,7 +193,7 @@ func TestUnsubscribePagesInTheContactsLanguage(t *testing.T) {
 	req, _ := http.NewRequest("GET", h.ts.URL+"/u/"+token, nil)
 	req.Header.Set("Accept-Language", "fr")
 	if code, body, _ := h.send(req); code != 200 || !strings.Contains(body, `<html lang="de">`) ||
-		!strings.Contains(body, "<strong>alles per e-mail</strong> nicht mehr an <strong>j•••@example.com</strong> senden?") ||
+		!strings.Contains(body, "Nicht mehr <strong>alles per E-Mail</strong> an <strong>j•••@example.com</strong> senden?") ||
 		!strings.Contains(body, ">Abmelden</button>") {
 		t.Errorf("GET = %d %s", code, body)
 	}
@@ -205,6 +205,25 @@ func TestUnsubscribePagesInTheContactsLanguage(t *testing.T) {
 	req.Header.Set("Accept-Language", "fr-CH")
 	if code, body, _ := h.send(req); code != 404 || !strings.Contains(body, `<html lang="fr">`) || !strings.Contains(body, "Ce lien n’est pas valide") {
 		t.Errorf("GET of a bad link, in French = %d %s", code, body)
+	}
+	req, _ = http.NewRequest("GET", h.ts.URL+"/u/not-a-token", nil)
+	req.Header.Set("Accept-Language", "de,en-US;q=0.9,en;q=0.8") // Chrome set to German
+	if code, body, _ := h.send(req); code != 404 || !strings.Contains(body, "Dieser Link ist ungültig") {
+		t.Errorf("GET of a bad link, in German = %d %s", code, body)
+	}
+
+	// The preference page's errors are its own, in the contact's language: a form from
+	// an old page is refused in German, under the page's title.
+	ptoken, _, _ := h.hub.PreferenceToken(context.Background(), c.ID, time.Hour)
+	if code, body := h.postForm("/p/"+ptoken, url.Values{"csrf": {"stale"}, "action": {"all_off"}}); code != 403 ||
+		!strings.Contains(body, "<h1>Ihre E-Mail- und Nachrichteneinstellungen</h1>") || !strings.Contains(body, "Dieses Formular ist veraltet") {
+		t.Errorf("stale form = %d %s", code, body)
+	}
+	// A message in English, as the hub's own are, says so on a German page.
+	req, _ = http.NewRequest("POST", h.ts.URL+"/p/"+ptoken, strings.NewReader("csrf=%zz"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, body, _ := h.send(req); code != 400 || !strings.Contains(body, `<html lang="de">`) || !strings.Contains(body, `<p lang="en">the form does not read</p>`) {
+		t.Errorf("an English message on a German page = %d %s", code, body)
 	}
 }
 
