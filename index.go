@@ -192,17 +192,18 @@ func (x *Index) identifierTable(kind string) *table {
 // appendSuppressions adds a fact for each suppressed address of the contact, on the
 // channels that address reaches.
 func (x *Index) appendSuppressions(fs []Fact, c *Contact) []Fact {
+	fs = x.appendSuppressed(fs, IdentifierEmail, c.Emails)
+	return x.appendSuppressed(fs, IdentifierPhone, c.Phones)
+}
+
+// appendSuppressed adds a fact for each of the addresses of kind that is suppressed.
+func (x *Index) appendSuppressed(fs []Fact, kind string, addresses []string) []Fact {
 	if len(x.suppressed) == 0 {
 		return fs
 	}
-	for _, e := range c.Emails {
-		if code := x.suppressed[e]; code != 0 {
-			fs = x.dict.appendSuppressionFacts(fs, IdentifierEmail, code)
-		}
-	}
-	for _, p := range c.Phones {
-		if code := x.suppressed[p]; code != 0 {
-			fs = x.dict.appendSuppressionFacts(fs, IdentifierPhone, code)
+	for _, a := range addresses {
+		if code := x.suppressed[a]; code != 0 {
+			fs = x.dict.appendSuppressionFacts(fs, kind, code)
 		}
 	}
 	return fs
@@ -237,14 +238,9 @@ func (x *Index) Lift(s Suppression, c *Contact) {
 	if s.Kind == IdentifierPhone {
 		addresses = c.Phones
 	}
-	for _, a := range addresses {
-		if code := x.suppressed[a]; code != 0 {
-			f := x.facts(slot, &x.entries[slot])
-			f.Facts = x.dict.appendSuppressionFacts(slices.Clone(f.Facts), s.Kind, code)
-			x.entries[slot] = x.newEntry(slot, f)
-			return
-		}
-	}
+	f := x.facts(slot, &x.entries[slot])
+	f.Facts = x.appendSuppressed(slices.Clone(f.Facts), s.Kind, addresses)
+	x.entries[slot] = x.newEntry(slot, f)
 }
 
 func (x *Index) suppress(s Suppression) {
