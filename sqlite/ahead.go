@@ -26,6 +26,7 @@ import (
 
 // ahead holds every identifier a batch names, with the number of the contact it finds
 // (0 for none): as read when the batch's turn began, and as the batch has added since.
+// An identifier the batch did not name is not in it.
 type ahead map[prefsync.Identifier]int64
 
 const (
@@ -106,11 +107,4 @@ func (t *tx) readAhead(events []prefsync.Event, cache map[string]*prefsync.Conta
 		return nil, fmt.Errorf("read contacts ahead: %w", err)
 	}
 	return a, nil
-}
-
-// find answers whether id finds a contact, and which (0 for none), from what was read
-// ahead; ok is false for an identifier the batch did not name.
-func (a ahead) find(id prefsync.Identifier) (n int64, ok bool) {
-	n, ok = a[id]
-	return n, ok
 }

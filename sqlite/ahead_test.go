@@ -65,13 +65,13 @@ func TestReadAhead(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if n, ok := read.find(email("a@example.com")); !ok || idOf(n) != a {
+		if n, ok := read[email("a@example.com")]; !ok || idOf(n) != a {
 			t.Errorf("a@example.com: %d, %v; want contact %s", n, ok, a)
 		}
-		if n, ok := read.find(email("b@example.com")); ok {
+		if n, ok := read[email("b@example.com")]; ok {
 			t.Errorf("b@example.com, which the batch does not name: %d, %v; want not read", n, ok)
 		}
-		if n, ok := read.find(email("new@example.com")); !ok || n != 0 {
+		if n, ok := read[email("new@example.com")]; !ok || n != 0 {
 			t.Errorf("new@example.com: %d, %v; want no contact", n, ok)
 		}
 		c := cache[a]

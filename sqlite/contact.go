@@ -130,7 +130,7 @@ func findIdentifier(ctx context.Context, q querier, id prefsync.Identifier) (str
 // batch named the identifiers.
 func (t *tx) FindByIdentifiers(ids []prefsync.Identifier) (string, error) {
 	return prefsync.FindOneContact(ids, func(id prefsync.Identifier) (string, error) {
-		n, ok := t.ahead.find(id)
+		n, ok := t.ahead[id]
 		switch {
 		case !ok:
 			return findIdentifier(t.ctx, t, id)
