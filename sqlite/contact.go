@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,24 +21,22 @@ type querier interface {
 
 // The statements of the write path, prepared once (see hotQueries).
 const (
-	// A contact and its identifiers in one statement (see scanContact).
 	qContact        = `SELECT ` + contactColumns + ` FROM contacts WHERE id = ?`
 	qFindIdentifier = `SELECT contact_id FROM identifiers WHERE kind = ? AND value = ?`
 	qAddIdentifier  = `INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`
 	// New contacts are written once, at the end of their transaction, with their state.
 	qSaveContact = `
-		INSERT INTO contacts (id, jurisdiction, locale, version, state, last_seq, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO contacts (id, jurisdiction, locale, version, state, identifiers, last_seq, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET jurisdiction = excluded.jurisdiction, locale = excluded.locale,
-			version = excluded.version, state = excluded.state, last_seq = excluded.last_seq, updated_at = excluded.updated_at`
+			version = excluded.version, state = excluded.state, identifiers = excluded.identifiers,
+			last_seq = excluded.last_seq, updated_at = excluded.updated_at`
 	qLastSeq     = `SELECT last_seq FROM contacts WHERE id = ?`
 	qSaveLastSeq = `UPDATE contacts SET last_seq = ? WHERE id = ?`
 )
 
-// contactColumns are a contact's columns as scanContact reads them; identifiers come as
-// kind US value RS kind US value ….
-const contactColumns = `jurisdiction, locale, version, state, merged_into, last_seq, created_at, updated_at,
-	(SELECT group_concat(kind || char(31) || value, char(30)) FROM identifiers WHERE contact_id = contacts.id)`
+// contactColumns are a contact's columns as scanContact reads them.
+const contactColumns = `jurisdiction, locale, version, state, merged_into, last_seq, created_at, updated_at, identifiers`
 
 // contactRow is what the store keeps of a contact beside prefsync.Contact.
 type contactRow struct {
@@ -49,8 +49,7 @@ type contactRow struct {
 func scanContact(scan func(dest ...any) error) (*prefsync.Contact, contactRow, error) {
 	c := &prefsync.Contact{}
 	var row contactRow
-	var state, created, updated string
-	var idents sql.NullString
+	var state, created, updated, idents string
 	if err := scan(&c.Jurisdiction, &c.Locale, &c.Version, &state, &row.mergedInto, &row.lastSeq, &created, &updated, &idents); err != nil {
 		return nil, row, err
 	}
@@ -64,12 +63,35 @@ func scanContact(scan func(dest ...any) error) (*prefsync.Contact, contactRow, e
 	if err := setTimes(c, created, updated); err != nil {
 		return nil, row, err
 	}
-	for _, ident := range strings.Split(idents.String, "\x1e") {
+	addIdentifiers(c, idents)
+	return c, row, nil
+}
+
+// The identifiers in a contact's row: kind US value RS kind US value …, in kind and
+// value order. An external id's value holds a US of its own, after its kind's.
+
+// addIdentifiers adds the identifiers of a contact's row to c.
+func addIdentifiers(c *prefsync.Contact, stored string) {
+	for ident := range strings.SplitSeq(stored, "\x1e") {
 		if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
 			c.AddIdentifier(prefsync.Identifier{Kind: kind, Value: value})
 		}
 	}
-	return c, row, nil
+}
+
+// appendIdentifiers appends c's identifiers in their stored form.
+func appendIdentifiers(b []byte, c *prefsync.Contact) []byte {
+	ids := c.Identifiers()
+	slices.SortFunc(ids, func(x, y prefsync.Identifier) int {
+		return cmp.Or(strings.Compare(x.Kind, y.Kind), strings.Compare(x.Value, y.Value))
+	})
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, '\x1e')
+		}
+		b = append(append(append(b, id.Kind...), '\x1f'), id.Value...)
+	}
+	return b
 }
 
 // num is the database key of a contact id; ids that do not parse key nothing (0).
@@ -201,12 +223,15 @@ func (t *tx) AddIdentifier(c *prefsync.Contact, ident prefsync.Identifier) error
 	return nil
 }
 
-// MarkMerged implements prefsync.WriteTx.
+// MarkMerged implements prefsync.WriteTx: from's identifiers, as its row holds them,
+// move to into; into's row gets them when the caller saves it.
 func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
-	if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE contact_id = ?`, num(into.ID), num(from.ID)); err != nil {
-		return fmt.Errorf("move identifiers: %w", err)
+	for _, id := range from.Identifiers() {
+		if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE kind = ? AND value = ?`, num(into.ID), id.Kind, id.Value); err != nil {
+			return fmt.Errorf("move identifiers: %w", err)
+		}
 	}
-	if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?`, num(into.ID), formatTime(now), num(from.ID)); err != nil {
+	if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, identifiers = '', updated_at = ? WHERE id = ?`, num(into.ID), formatTime(now), num(from.ID)); err != nil {
 		return fmt.Errorf("mark merged: %w", err)
 	}
 	return nil
@@ -214,15 +239,16 @@ func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
 
 // SaveContacts implements prefsync.WriteTx.
 func (t *tx) SaveContacts(cs []*prefsync.Contact) error {
-	var state []byte
+	var state, idents []byte
 	for _, c := range cs {
 		state = prefsync.AppendState(state[:0], &c.State)
+		idents = appendIdentifiers(idents[:0], c)
 		n := num(c.ID)
 		last, err := t.lastSeq(n)
 		if err != nil {
 			return err
 		}
-		if _, err := t.Exec(qSaveContact, n, c.Jurisdiction, c.Locale, c.Version, string(state), last,
+		if _, err := t.Exec(qSaveContact, n, c.Jurisdiction, c.Locale, c.Version, string(state), string(idents), last,
 			formatTime(c.CreatedAt), formatTime(c.UpdatedAt)); err != nil {
 			return fmt.Errorf("save contact %s: %w", c.ID, err)
 		}
@@ -295,9 +321,9 @@ func (db *DB) CountContacts(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// EachContact implements prefsync.Store. One goroutine walks contacts and identifiers
-// side by side, both in contact order, in one read transaction; the caller's goroutine
-// decodes states and calls fn. On two cores that halves the start-up of a large store.
+// EachContact implements prefsync.Store. One goroutine reads the contacts, in one read
+// transaction; the caller's goroutine decodes them and calls fn. On two cores that
+// halves the start-up of a large store.
 func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -309,14 +335,16 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 	}()
 	for batch := range batches {
 		for _, r := range batch {
+			c := &prefsync.Contact{ID: idOf(r.id), Jurisdiction: r.jurisdiction, Locale: r.locale, Version: r.version}
 			var err error
-			if r.c.State, err = prefsync.ParseState(r.state); err != nil {
-				return fmt.Errorf("contact %s: %w", r.c.ID, err)
+			if c.State, err = prefsync.ParseState(r.state); err != nil {
+				return fmt.Errorf("contact %s: %w", c.ID, err)
 			}
-			if err := setTimes(r.c, r.created, r.updated); err != nil {
-				return fmt.Errorf("contact %s: %w", r.c.ID, err)
+			if err := setTimes(c, r.created, r.updated); err != nil {
+				return fmt.Errorf("contact %s: %w", c.ID, err)
 			}
-			if err := fn(r.c); err != nil {
+			addIdentifiers(c, r.identifiers)
+			if err := fn(c); err != nil {
 				return err
 			}
 		}
@@ -324,11 +352,12 @@ func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error)
 	return <-readErr
 }
 
-// rawContact is a contact whose stored state and times are not decoded yet.
+// rawContact is a contact's row, not decoded yet.
 type rawContact struct {
-	c                *prefsync.Contact
-	state            []byte
-	created, updated string
+	id                                                  int64
+	version                                             int64
+	state                                               []byte
+	jurisdiction, locale, identifiers, created, updated string
 }
 
 func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
@@ -337,50 +366,20 @@ func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
 		return err
 	}
 	defer tx.Rollback()
-	contacts, err := tx.QueryContext(ctx, `
-		SELECT id, jurisdiction, locale, version, state, created_at, updated_at
-		FROM contacts WHERE merged_into IS NULL ORDER BY id`)
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, jurisdiction, locale, version, state, identifiers, created_at, updated_at
+		FROM contacts WHERE merged_into IS NULL`)
 	if err != nil {
 		return fmt.Errorf("each contact: %w", err)
 	}
-	defer contacts.Close()
-	idents, err := tx.QueryContext(ctx, `SELECT contact_id, kind, value FROM identifiers ORDER BY contact_id`)
-	if err != nil {
-		return fmt.Errorf("each contact identifiers: %w", err)
-	}
-	defer idents.Close()
-	var pendKind, pendValue string
-	var pendID int64
-	pending := false
+	defer rows.Close()
 	batch := make([]rawContact, 0, 512)
-	for contacts.Next() {
-		c := &prefsync.Contact{}
-		var id int64
-		var state []byte
-		var created, updated string
-		if err := contacts.Scan(&id, &c.Jurisdiction, &c.Locale, &c.Version, &state, &created, &updated); err != nil {
+	for rows.Next() {
+		var r rawContact
+		if err := rows.Scan(&r.id, &r.jurisdiction, &r.locale, &r.version, &r.state, &r.identifiers, &r.created, &r.updated); err != nil {
 			return err
 		}
-		c.ID = idOf(id)
-		for {
-			if !pending {
-				if !idents.Next() {
-					break
-				}
-				if err := idents.Scan(&pendID, &pendKind, &pendValue); err != nil {
-					return err
-				}
-				pending = true
-			}
-			if pendID > id {
-				break
-			}
-			if pendID == id {
-				c.AddIdentifier(prefsync.Identifier{Kind: pendKind, Value: pendValue})
-			}
-			pending = false
-		}
-		if batch = append(batch, rawContact{c, state, created, updated}); len(batch) == cap(batch) {
+		if batch = append(batch, r); len(batch) == cap(batch) {
 			select {
 			case out <- batch:
 			case <-ctx.Done():
@@ -389,10 +388,7 @@ func (db *DB) readContacts(ctx context.Context, out chan<- []rawContact) error {
 			batch = make([]rawContact, 0, 512)
 		}
 	}
-	if err := contacts.Err(); err != nil {
-		return err
-	}
-	if err := idents.Err(); err != nil {
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	if len(batch) > 0 {

@@ -280,6 +280,86 @@ func TestMigrationLinksEntries(t *testing.T) {
 	}
 }
 
+// A store written before contacts' rows held their identifiers gets them from migration
+// 6, and reads the same contacts: by id, by identifier and at start-up.
+func TestMigrationContactIdentifiers(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := prefsync.Source{System: "test", Touchpoint: prefsync.API}
+	full, err := db.UpsertContact(ctx, prefsync.ContactInput{Email: "full@example.com", Phone: "+14155552671",
+		ExternalIDs: []prefsync.ExternalID{{System: "crm", ID: "0031"}}, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := prefsync.Scope{Channel: "email", Topic: "*"}
+	res, _, err := db.ApplyEvents(ctx, []prefsync.Event{
+		storetest.Event("a@example.com", scope, prefsync.OptedOut, time.Now()),
+		storetest.Event("b@example.com", scope, prefsync.OptedIn, time.Now()),
+		storetest.Event("lone@example.com", scope, prefsync.OptedIn, time.Now()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MergeContacts(ctx, res[0].ContactID, res[1].ContactID, src, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	contacts := func(db *sqlite.DB) map[string]*prefsync.Contact {
+		t.Helper()
+		out := map[string]*prefsync.Contact{}
+		if err := db.EachContact(ctx, func(c *prefsync.Contact) error { out[c.ID] = c; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := contacts(db)
+	if c := want[full.ID]; len(want) != 3 || c == nil || len(c.Emails)+len(c.Phones)+len(c.ExternalIDs) != 3 {
+		t.Fatalf("contacts before the migration: %v; want 3, %s with three identifiers", want, full.ID)
+	}
+	db.Close()
+	// Back to the layout before migration 6.
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE INDEX identifiers_by_contact ON identifiers (contact_id)`,
+		`ALTER TABLE contacts DROP COLUMN identifiers`,
+		`DELETE FROM schema_migrations WHERE version = 6`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err = sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := contacts(db)
+	for id, w := range want {
+		if g := got[id]; g == nil || !slices.Equal(g.Identifiers(), w.Identifiers()) {
+			t.Errorf("contact %s after the migration: %+v; want identifiers %v", id, g, w.Identifiers())
+		}
+		for _, ident := range w.Identifiers() {
+			f := prefsync.ContactFilter{ID: &id}
+			switch ident.Kind {
+			case prefsync.IdentifierEmail:
+				f = prefsync.ContactFilter{Email: &ident.Value}
+			case prefsync.IdentifierPhone:
+				f = prefsync.ContactFilter{Phone: &ident.Value}
+			}
+			if c, err := db.FindContact(ctx, f); err != nil || c.ID != id || !slices.Equal(c.Identifiers(), w.Identifiers()) {
+				t.Errorf("%s %s after the migration finds %+v, %v; want %s", ident.Kind, ident.Value, c, err, id)
+			}
+		}
+	}
+}
+
 // audit verify may run beside a hub that is writing: it checks one moment of the store,
 // so a write between reading the entries and reading the contacts is not a break.
 func TestVerifyAuditWhileWriting(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -348,10 +349,11 @@ func testMerge(t *testing.T, open Opener) {
 	if m.Version <= a.Version || m.Version <= b.Version {
 		t.Errorf("merged version %d not above %d and %d", m.Version, a.Version, b.Version)
 	}
+	// Read back, the survivor has both contacts' identifiers, and each finds it.
 	for _, e := range []string{"a@example.com", "b@example.com"} {
 		got, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &e})
-		if err != nil || got.ID != a.ContactID {
-			t.Errorf("%s finds %v, %v", e, got, err)
+		if err != nil || got.ID != a.ContactID || !slices.Equal(got.Emails, []string{"a@example.com", "b@example.com"}) {
+			t.Errorf("%s finds %+v, %v; want %s with both addresses", e, got, err, a.ContactID)
 		}
 	}
 	if got, err := s.FindContact(ctx, prefsync.ContactFilter{ID: &b.ContactID}); err != nil || got.ID != a.ContactID {
@@ -399,6 +401,12 @@ func testMerge(t *testing.T, open Opener) {
 	}
 	if hist, _ := s.History(ctx, c.ContactID); len(hist) != 10 {
 		t.Errorf("history after a chain of merges has %d entries, want 10", len(hist))
+	}
+	var all []string
+	s.EachContact(ctx, func(got *prefsync.Contact) error { all = append(all, got.Emails...); return nil })
+	slices.Sort(all)
+	if want := []string{"a@example.com", "b@example.com", "c@example.com"}; !slices.Equal(all, want) {
+		t.Errorf("after a chain of merges EachContact gives addresses %v; want %v, on the one contact", all, want)
 	}
 }
 
