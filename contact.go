@@ -230,3 +230,16 @@ type ContactFilter struct {
 	Phone      *string
 	ExternalID *ExternalID
 }
+
+// Identifier is the identifier f finds a contact by, when f does not name it by ID.
+func (f ContactFilter) Identifier() (Identifier, error) {
+	switch {
+	case f.Email != nil:
+		return Identifier{Kind: IdentifierEmail, Value: *f.Email}, nil
+	case f.Phone != nil:
+		return Identifier{Kind: IdentifierPhone, Value: *f.Phone}, nil
+	case f.ExternalID != nil:
+		return Identifier{Kind: IdentifierExternal, Value: ExternalValue(*f.ExternalID)}, nil
+	}
+	return Identifier{}, FieldErrorf("", "no identifier to find a contact by")
+}

@@ -1,6 +1,9 @@
 package prefsync
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // External ids are trimmed, and refused empty, too long, or with control characters
 // (stores separate identifiers with them).
@@ -24,5 +27,25 @@ func TestNormalizeExternalID(t *testing.T) {
 		case tc.field != "" && (ErrorCode(err) != EINVALID || ErrorField(err) != tc.field):
 			t.Errorf("%q: %v; want EINVALID on %s", tc.in, err, tc.field)
 		}
+	}
+}
+
+func TestContactFilterIdentifier(t *testing.T) {
+	email, phone := "a@example.com", "+14155552671"
+	for _, tc := range []struct {
+		f    ContactFilter
+		want Identifier
+	}{
+		{ContactFilter{Email: &email}, Identifier{IdentifierEmail, email}},
+		{ContactFilter{Phone: &phone}, Identifier{IdentifierPhone, phone}},
+		{ContactFilter{ExternalID: &ExternalID{System: "crm", ID: "0031"}}, Identifier{IdentifierExternal, "crm\x1f0031"}},
+	} {
+		if got, err := tc.f.Identifier(); err != nil || got != tc.want {
+			t.Errorf("%+v: %v, %v; want %v", tc.f, got, err, tc.want)
+		}
+	}
+	var e *Error
+	if _, err := (ContactFilter{}).Identifier(); !errors.As(err, &e) || e.Code != EINVALID {
+		t.Errorf("no identifier: %v; want %s", err, EINVALID)
 	}
 }

@@ -302,18 +302,12 @@ func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefs
 }
 
 func (db *DB) findContact(ctx context.Context, f prefsync.ContactFilter) (*prefsync.Contact, error) {
-	var ident prefsync.Identifier
-	switch {
-	case f.ID != nil:
+	if f.ID != nil {
 		return loadContact(ctx, db.pool, *f.ID, false)
-	case f.Email != nil:
-		ident = prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: *f.Email}
-	case f.Phone != nil:
-		ident = prefsync.Identifier{Kind: prefsync.IdentifierPhone, Value: *f.Phone}
-	case f.ExternalID != nil:
-		ident = prefsync.Identifier{Kind: prefsync.IdentifierExternal, Value: prefsync.ExternalValue(*f.ExternalID)}
-	default:
-		return nil, prefsync.FieldErrorf("", "no identifier to find a contact by")
+	}
+	ident, err := f.Identifier()
+	if err != nil {
+		return nil, err
 	}
 	id, err := findByIdentifiers(ctx, db.pool, []prefsync.Identifier{ident})
 	if err != nil {

@@ -269,19 +269,13 @@ func (db *DB) UpsertContact(ctx context.Context, in prefsync.ContactInput) (*pre
 
 // FindContact implements prefsync.Store.
 func (db *DB) FindContact(ctx context.Context, f prefsync.ContactFilter) (*prefsync.Contact, error) {
-	var ident prefsync.Identifier
-	switch {
-	case f.ID != nil:
+	if f.ID != nil {
 		c, _, err := loadContact(ctx, db.read, *f.ID)
 		return c, err
-	case f.Email != nil:
-		ident = prefsync.Identifier{Kind: prefsync.IdentifierEmail, Value: *f.Email}
-	case f.Phone != nil:
-		ident = prefsync.Identifier{Kind: prefsync.IdentifierPhone, Value: *f.Phone}
-	case f.ExternalID != nil:
-		ident = prefsync.Identifier{Kind: prefsync.IdentifierExternal, Value: prefsync.ExternalValue(*f.ExternalID)}
-	default:
-		return nil, prefsync.FieldErrorf("", "no identifier to find a contact by")
+	}
+	ident, err := f.Identifier()
+	if err != nil {
+		return nil, err
 	}
 	id, err := findByIdentifiers(ctx, db.read, []prefsync.Identifier{ident})
 	if err != nil {
