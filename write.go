@@ -19,12 +19,14 @@ type WriteTx interface {
 	// NewContactID returns the id of a contact created at now.
 	NewContactID(now time.Time) string
 	// AddIdentifier records that ident names c, for the rest of the transaction too; it
-	// leaves c as it is (the caller adds ident to it).
+	// leaves c as it is. The caller adds ident to c and saves c before the transaction
+	// ends (a store may keep a contact's identifiers with it).
 	AddIdentifier(c *Contact, ident Identifier) error
-	// SaveContacts writes contacts' attributes, version and state; a contact created in
-	// the transaction is inserted.
+	// SaveContacts writes contacts' attributes, identifiers, version and state; a
+	// contact created in the transaction is inserted.
 	SaveContacts(cs []*Contact) error
-	// MarkMerged moves from's identifiers to into and marks from merged into it.
+	// MarkMerged moves from's identifiers to into and marks from merged into it; from
+	// is as LoadContact returned it. The caller adds them to into and saves into.
 	MarkMerged(from, into *Contact, now time.Time) error
 	// SeenIdempotencyKey returns the audit entry and contact of the first event with ev's
 	// idempotency key, or 0 and "".

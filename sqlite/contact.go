@@ -24,7 +24,8 @@ const (
 	qContact        = `SELECT ` + contactColumns + ` FROM contacts WHERE id = ?`
 	qFindIdentifier = `SELECT contact_id FROM identifiers WHERE kind = ? AND value = ?`
 	qAddIdentifier  = `INSERT INTO identifiers (kind, value, contact_id) VALUES (?, ?, ?)`
-	// New contacts are written once, at the end of their transaction, with their state.
+	// A contact is written whole (its identifiers too) once per request that changes it,
+	// inserted the first time.
 	qSaveContact = `
 		INSERT INTO contacts (id, jurisdiction, locale, version, state, identifiers, last_seq, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -67,10 +68,9 @@ func scanContact(scan func(dest ...any) error) (*prefsync.Contact, contactRow, e
 	return c, row, nil
 }
 
-// The identifiers in a contact's row: kind US value RS kind US value …, in kind and
-// value order. An external id's value holds a US of its own, after its kind's.
-
-// addIdentifiers adds the identifiers of a contact's row to c.
+// addIdentifiers adds the identifiers of a contact's row to c. A row holds them as
+// kind US value RS kind US value …, in kind and value order (appendIdentifiers); an
+// external id's value holds a US of its own, after its kind's.
 func addIdentifiers(c *prefsync.Contact, stored string) {
 	for ident := range strings.SplitSeq(stored, "\x1e") {
 		if kind, value, ok := strings.Cut(ident, "\x1f"); ok {
@@ -223,12 +223,18 @@ func (t *tx) AddIdentifier(c *prefsync.Contact, ident prefsync.Identifier) error
 	return nil
 }
 
-// MarkMerged implements prefsync.WriteTx: from's identifiers, as its row holds them,
-// move to into; into's row gets them when the caller saves it.
+// MarkMerged implements prefsync.WriteTx: from's identifiers, as LoadContact read them
+// from its row, move to into, whose row gets them when the caller saves it. An
+// identifier not found on from stops the merge: the row and the identifiers disagree.
 func (t *tx) MarkMerged(from, into *prefsync.Contact, now time.Time) error {
 	for _, id := range from.Identifiers() {
-		if _, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE kind = ? AND value = ?`, num(into.ID), id.Kind, id.Value); err != nil {
+		res, err := t.Exec(`UPDATE identifiers SET contact_id = ? WHERE kind = ? AND value = ? AND contact_id = ?`,
+			num(into.ID), id.Kind, id.Value, num(from.ID))
+		if err != nil {
 			return fmt.Errorf("move identifiers: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("move identifiers: contact %s's row names a %s that is not stored as its (%v)", from.ID, id.Kind, err)
 		}
 	}
 	if _, err := t.Exec(`UPDATE contacts SET merged_into = ?, identifiers = '', updated_at = ? WHERE id = ?`, num(into.ID), formatTime(now), num(from.ID)); err != nil {
@@ -316,8 +322,7 @@ func (db *DB) CountContacts(ctx context.Context) (int, error) {
 }
 
 // EachContact implements prefsync.Store. One goroutine reads the contacts, in one read
-// transaction; the caller's goroutine decodes them and calls fn. On two cores that
-// halves the start-up of a large store.
+// transaction, while the caller's goroutine decodes them and calls fn.
 func (db *DB) EachContact(ctx context.Context, fn func(*prefsync.Contact) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

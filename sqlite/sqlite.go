@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -289,19 +290,25 @@ func (db *DB) migrate(ctx context.Context) error {
 	sort.Strings(names)
 	// Only a store's one writer migrates a store in use: an older hub serving it would go
 	// on writing the old way. A new store is made by whoever opens it.
-	var applied int
-	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
+	var applied, newest int
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*), coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied, &newest); err != nil {
 		return err
 	}
-	mayMigrate := db.cfg.Exclusive || applied == 0
-	for _, name := range names {
-		base := filepath.Base(name)
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with its number", base)
+	versions := make([]int, len(names))
+	for i, name := range names {
+		if versions[i], err = strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0]); err != nil {
+			return fmt.Errorf("migration %s: name must start with its number", filepath.Base(name))
 		}
-		if err := db.migrateOne(ctx, v, name, mayMigrate); err != nil {
-			return fmt.Errorf("migration %s: %w", base, err)
+	}
+	// An older prefsync would read and write a newer layout the old way, wrongly and
+	// without a word (since migration 6, contacts' identifiers are in their rows).
+	if known := slices.Max(versions); newest > known {
+		return fmt.Errorf("the database is newer than this prefsync (its layout is version %d, this prefsync knows up to %d): run the prefsync that last migrated it, or a newer one", newest, known)
+	}
+	mayMigrate := db.cfg.Exclusive || applied == 0
+	for i, name := range names {
+		if err := db.migrateOne(ctx, versions[i], name, mayMigrate); err != nil {
+			return fmt.Errorf("migration %s: %w", filepath.Base(name), err)
 		}
 	}
 	return nil

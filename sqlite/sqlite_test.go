@@ -54,6 +54,28 @@ func TestOpen(t *testing.T) {
 			t.Errorf("directory: %v", err)
 		}
 	})
+	t.Run("ErrNewerLayout", func(t *testing.T) {
+		path := filepath.Join(dir, "newer.db")
+		db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		raw, err := sql.Open("sqlite3", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, '2030-01-01T00:00:00Z')`); err != nil {
+			t.Fatal(err)
+		}
+		raw.Close()
+		for _, exclusive := range []bool{false, true} {
+			_, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, Exclusive: exclusive})
+			if err == nil || !strings.Contains(err.Error(), "newer than this prefsync") || !strings.Contains(err.Error(), "version 999") {
+				t.Errorf("a store migrated by a newer prefsync (exclusive %v): %v; want it refused, naming its version", exclusive, err)
+			}
+		}
+	})
 	t.Run("ErrMustExist", func(t *testing.T) {
 		path := filepath.Join(dir, "typo.db")
 		_, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, MustExist: true})
@@ -345,18 +367,59 @@ func TestMigrationContactIdentifiers(t *testing.T) {
 		if g := got[id]; g == nil || !slices.Equal(g.Identifiers(), w.Identifiers()) {
 			t.Errorf("contact %s after the migration: %+v; want identifiers %v", id, g, w.Identifiers())
 		}
-		for _, ident := range w.Identifiers() {
-			f := prefsync.ContactFilter{ID: &id}
-			switch ident.Kind {
-			case prefsync.IdentifierEmail:
-				f = prefsync.ContactFilter{Email: &ident.Value}
-			case prefsync.IdentifierPhone:
-				f = prefsync.ContactFilter{Phone: &ident.Value}
-			}
+		var filters []prefsync.ContactFilter
+		for _, e := range w.Emails {
+			filters = append(filters, prefsync.ContactFilter{Email: &e})
+		}
+		for _, p := range w.Phones {
+			filters = append(filters, prefsync.ContactFilter{Phone: &p})
+		}
+		for _, x := range w.ExternalIDs {
+			filters = append(filters, prefsync.ContactFilter{ExternalID: &x})
+		}
+		for _, f := range filters {
 			if c, err := db.FindContact(ctx, f); err != nil || c.ID != id || !slices.Equal(c.Identifiers(), w.Identifiers()) {
-				t.Errorf("%s %s after the migration finds %+v, %v; want %s", ident.Kind, ident.Value, c, err, id)
+				ident, _ := f.Identifier()
+				t.Errorf("%s %q after the migration finds %+v, %v; want %s", ident.Kind, ident.Value, c, err, id)
 			}
 		}
+	}
+}
+
+// A merge moves only identifiers stored as the merged contact's: a row that names one of
+// another contact's (edited by hand, say) stops the merge, and nothing moves.
+func TestMergeRefusesRowThatDisagrees(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, ConflictWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	scope := prefsync.Scope{Channel: "email", Topic: "*"}
+	res, _, err := db.ApplyEvents(ctx, []prefsync.Event{
+		storetest.Event("a@example.com", scope, prefsync.OptedOut, time.Now()),
+		storetest.Event("b@example.com", scope, prefsync.OptedOut, time.Now()),
+		storetest.Event("c@example.com", scope, prefsync.OptedOut, time.Now()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	n, _ := prefsync.ContactNumber(res[1].ContactID)
+	if _, err := raw.Exec(`UPDATE contacts SET identifiers = 'email' || char(31) || 'a@example.com' WHERE id = ?`, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MergeContacts(ctx, res[2].ContactID, res[1].ContactID, prefsync.Source{System: "test", Touchpoint: prefsync.API}, time.Now()); err == nil {
+		t.Error("merge of a contact whose row names another's address: no error")
+	}
+	a := "a@example.com"
+	if c, err := db.FindContact(ctx, prefsync.ContactFilter{Email: &a}); err != nil || c.ID != res[0].ContactID {
+		t.Errorf("a@example.com after the refused merge finds %+v, %v; want %s", c, err, res[0].ContactID)
 	}
 }
 

@@ -403,10 +403,10 @@ func testMerge(t *testing.T, open Opener) {
 		t.Errorf("history after a chain of merges has %d entries, want 10", len(hist))
 	}
 	var all []string
-	s.EachContact(ctx, func(got *prefsync.Contact) error { all = append(all, got.Emails...); return nil })
+	err = s.EachContact(ctx, func(got *prefsync.Contact) error { all = append(all, got.Emails...); return nil })
 	slices.Sort(all)
-	if want := []string{"a@example.com", "b@example.com", "c@example.com"}; !slices.Equal(all, want) {
-		t.Errorf("after a chain of merges EachContact gives addresses %v; want %v, on the one contact", all, want)
+	if want := []string{"a@example.com", "b@example.com", "c@example.com"}; err != nil || !slices.Equal(all, want) {
+		t.Errorf("after a chain of merges EachContact gives addresses %v, %v; want %v, on the one contact", all, err, want)
 	}
 }
 

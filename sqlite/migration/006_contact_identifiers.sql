@@ -5,8 +5,8 @@
 -- served only those reads, and goes.
 ALTER TABLE contacts ADD COLUMN identifiers TEXT NOT NULL DEFAULT '';
 UPDATE contacts SET identifiers = coalesce((
-    SELECT group_concat(kind || char(31) || value, char(30))
-    FROM (SELECT kind, value FROM identifiers WHERE identifiers.contact_id = contacts.id ORDER BY kind, value)
+    SELECT group_concat(kind || char(31) || value, char(30) ORDER BY kind, value)
+    FROM identifiers WHERE identifiers.contact_id = contacts.id
 ), '')
 WHERE merged_into IS NULL;
 DROP INDEX identifiers_by_contact;
