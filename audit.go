@@ -15,6 +15,9 @@ const (
 	KindMerge = "merge"
 	// KindContact records a change to a contact's attributes or identifiers.
 	KindContact = "contact"
+	// KindSuppression records that an address of the contact was reported for
+	// suppression, or that its suppression was lifted.
+	KindSuppression = "suppression"
 )
 
 // ChainRecord is the content of an audit entry that the tamper-evident chain commits to.

@@ -32,8 +32,13 @@ type Hub struct {
 // MaxBatch is the most events one call may carry.
 const MaxBatch = 5000
 
-// Load rebuilds the index from the store.
+// Load rebuilds the index from the store. Suppressions come first, so that putting a
+// contact marks it by exactly the addresses suppressed now: a reload forgets those
+// lifted since, too.
 func (h *Hub) Load(ctx context.Context) error {
+	if err := h.loadSuppressions(ctx); err != nil {
+		return err
+	}
 	n, err := h.Store.CountContacts(ctx)
 	if err != nil {
 		return fmt.Errorf("count contacts: %w", err)
@@ -52,18 +57,25 @@ func (h *Hub) Load(ctx context.Context) error {
 	for from, into := range merged {
 		h.Index.Alias(from, into)
 	}
-	sups, err := h.Store.Suppressions(ctx)
-	if err != nil {
-		return fmt.Errorf("load suppressions: %w", err)
-	}
-	for _, s := range sups {
-		h.Index.Suppress(s)
-	}
 	keys, err := h.Store.LinkKeys(ctx, NewLinkKey(1, h.random()))
 	if err != nil {
 		return fmt.Errorf("load link keys: %w", err)
 	}
 	h.Links = &LinkSigner{Keys: keys}
+	return nil
+}
+
+// loadSuppressions gives the index the suppressions in force, as one set, while no
+// suppression of this process's is being written, which would be lost between reading
+// the set and setting it.
+func (h *Hub) loadSuppressions(ctx context.Context) error {
+	h.suppressions.Lock()
+	defer h.suppressions.Unlock()
+	sups, err := h.Store.Suppressions(ctx)
+	if err != nil {
+		return fmt.Errorf("load suppressions: %w", err)
+	}
+	h.Index.SetSuppressions(sups)
 	return nil
 }
 
@@ -186,7 +198,8 @@ func (h *Hub) Merge(ctx context.Context, into, from string, src Source) (*Contac
 	return c, nil
 }
 
-// Suppress records a suppressed address.
+// Suppress records a suppressed address, audited on its contact (created when no
+// contact has the address, but for an erased contact's).
 func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) {
 	if err := ValidateSuppressionReason(s.Reason); err != nil {
 		return s, err
@@ -198,17 +211,20 @@ func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) 
 	s.CreatedAt = h.Now().UTC()
 	h.suppressions.Lock()
 	defer h.suppressions.Unlock()
-	s, err = h.Store.AddSuppression(ctx, s)
+	s, c, err := h.Store.AddSuppression(ctx, s)
 	if err != nil {
 		return s, err
 	}
 	h.Index.Suppress(s)
+	if c != nil {
+		h.Index.Add(c)
+	}
 	return s, nil
 }
 
-// LiftSuppression ends the suppression of an address, recording who lifted it. The
-// contact with the address is read again, so that another suppressed address of theirs
-// still counts; if it cannot be, checks keep the suppression until the next start.
+// LiftSuppression ends the suppression of an address, recording who lifted it, on the
+// address's contact. That contact, as the lift read it, is marked again by its other
+// suppressed addresses.
 func (h *Hub) LiftSuppression(ctx context.Context, address, by string) (Suppression, error) {
 	kind, address, err := h.suppressible(address)
 	if err != nil {
@@ -216,19 +232,14 @@ func (h *Hub) LiftSuppression(ctx context.Context, address, by string) (Suppress
 	}
 	h.suppressions.Lock()
 	defer h.suppressions.Unlock()
-	s, err := h.Store.LiftSuppression(ctx, kind, address, by, h.Now().UTC())
+	s, c, err := h.Store.LiftSuppression(ctx, kind, address, by, h.Now().UTC())
 	if err != nil {
 		return s, err
 	}
-	f := ContactFilter{Email: &address}
-	if kind == IdentifierPhone {
-		f = ContactFilter{Phone: &address}
-	}
-	c, err := h.Store.FindContact(ctx, f)
-	if err != nil && ErrorCode(err) != ENOTFOUND {
-		return s, fmt.Errorf("suppression lifted, but its contact could not be read; checks see the lift after a restart: %w", err)
-	}
 	h.Index.Lift(s, c)
+	if c != nil {
+		h.Index.Add(c)
+	}
 	return s, nil
 }
 

@@ -99,6 +99,18 @@ func (x *Index) Put(c *Contact) {
 	x.put(c)
 }
 
+// Add records a contact the index does not hold yet, such as one created for a
+// suppression report; a contact it holds is left as it is, since c may be older.
+func (x *Index) Add(c *Contact) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if num, ok := ContactNumber(c.ID); ok {
+		if _, held := x.byID.get(num); !held {
+			x.put(c)
+		}
+	}
+}
+
 func (x *Index) put(c *Contact) {
 	num, ok := ContactNumber(c.ID)
 	if !ok || x.aliases[num] != 0 {
@@ -207,6 +219,21 @@ func (x *Index) appendSuppressed(fs []Fact, kind string, addresses []string) []F
 		}
 	}
 	return fs
+}
+
+// SetSuppressions makes sups, the suppressions in force, the whole set of addresses the
+// index holds suppressed. It marks no contact: contacts are marked as they are put, so a
+// load sets the suppressions first.
+func (x *Index) SetSuppressions(sups []Suppression) {
+	m := make(map[string]uint8, len(sups))
+	for _, s := range sups {
+		if s.LiftedAt == nil {
+			m[s.Address] = suppressionCode(s.Reason)
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.suppressed = m
 }
 
 // Suppress records a suppressed address and marks the contact that has it; or, for a

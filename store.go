@@ -29,14 +29,17 @@ type Store interface {
 
 	// AddSuppression records that an address must not be messaged, again if its
 	// suppression was lifted, and returns the suppression as it stands: an erased
-	// contact's address keeps its reason and source (see LiftSuppressionAllowed).
-	AddSuppression(ctx context.Context, s Suppression) (Suppression, error)
+	// contact's address keeps its reason and source (see LiftSuppressionAllowed). The
+	// report is audited on the address's contact in the same transaction (see
+	// AuditSuppressed), which it returns (nil for none).
+	AddSuppression(ctx context.Context, s Suppression) (Suppression, *Contact, error)
 	// Suppressions lists the suppressions in force, oldest first.
 	Suppressions(ctx context.Context) ([]Suppression, error)
 	// LiftSuppression ends the suppression of an address, keeping the record of it with
-	// who lifted it and when, and returns it. ENOTFOUND when the address is not
-	// suppressed; what LiftSuppressionAllowed refuses, refused.
-	LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (Suppression, error)
+	// who lifted it and when, and returns it; what LiftSuppressionAllowed refuses,
+	// refused. The lift is audited on the address's contact in the same transaction
+	// (see AuditLifted), which it returns.
+	LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (Suppression, *Contact, error)
 
 	// CreateAPIKey stores a new key. With bootstrap set, it does so only on the store's
 	// first start, and reports whether it did.
@@ -134,11 +137,19 @@ type Suppression struct {
 	// suppression no longer counts.
 	LiftedAt *time.Time `json:"lifted_at,omitempty"`
 	LiftedBy string     `json:"lifted_by,omitempty"`
+	// Touchpoint is how a report of the suppression reached prefsync, for the audit
+	// trail; it is not kept with the suppression.
+	Touchpoint Touchpoint `json:"-"`
 }
 
-// LiftSuppressionAllowed refuses to lift the suppression of an erased contact's address:
-// it is what keeps a person who asked to be forgotten from being messaged again.
-func LiftSuppressionAllowed(s Suppression) error {
+// LiftSuppressionAllowed refuses to lift what is not suppressed, s being the address's
+// suppression as it stands (nil for none): ENOTFOUND. It refuses the suppression of an
+// erased contact's address too: it is what keeps a person who asked to be forgotten from
+// being messaged again.
+func LiftSuppressionAllowed(address string, s *Suppression) error {
+	if s == nil || s.LiftedAt != nil {
+		return Errorf(ENOTFOUND, "%s is not suppressed", address)
+	}
 	if s.Reason == SuppressedErased {
 		return Errorf(ECONFLICT, "%s belongs to an erased contact and stays suppressed", s.Address)
 	}

@@ -21,7 +21,7 @@ func (s *Server) handleAddSuppression(w http.ResponseWriter, r *http.Request) {
 	if in.Source == "" {
 		in.Source = apiKeyFrom(r.Context()).Name
 	}
-	sup, err := s.Hub.Suppress(r.Context(), prefsync.Suppression{Address: in.Address, Reason: in.Reason, Source: in.Source})
+	sup, err := s.Hub.Suppress(r.Context(), prefsync.Suppression{Address: in.Address, Reason: in.Reason, Source: in.Source, Touchpoint: prefsync.API})
 	if err != nil {
 		s.Error(w, r, err)
 		return

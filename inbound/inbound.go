@@ -225,7 +225,7 @@ func (h *Handler) record(ctx context.Context, source string, res *Result) error 
 				continue
 			}
 		}
-		s.Source = source
+		s.Source, s.Touchpoint = source, prefsync.ESPWebhook
 		sups = append(sups, s)
 	}
 	if len(res.Events) > 0 {

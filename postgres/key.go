@@ -95,11 +95,17 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 	})
 }
 
-// AddSuppression implements prefsync.Store.
-func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, error) {
+// AddSuppression implements prefsync.Store. It takes the audit chain's lock, as every
+// write that audits does, so reports of one address are recorded in turn.
+func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
 	out := prefsync.Suppression{Kind: s.Kind, Address: s.Address}
-	err := db.write(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
+	var c *prefsync.Contact
+	err := db.writeChained(ctx, func(t *tx) error {
+		before, err := t.suppression(s.Kind, s.Address)
+		if err != nil {
+			return err
+		}
+		err = t.QueryRow(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (kind, address) DO UPDATE SET
 				reason = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.reason ELSE excluded.reason END,
 				source = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.source ELSE excluded.source END,
@@ -111,10 +117,30 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefs
 			return fmt.Errorf("add suppression: %w", err)
 		}
 		out.CreatedAt = out.CreatedAt.UTC()
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		c, err = prefsync.AuditSuppressed(t, s, before, out, db.cfg.Now().UTC())
 		return err
 	})
-	return out, err
+	return out, c, err
+}
+
+// suppression reads the suppression of an address, lifted or not, locked until commit;
+// nil for none.
+func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
+	s := prefsync.Suppression{Kind: kind, Address: address}
+	err := t.QueryRow(t.ctx, `SELECT reason, source, created_at, lifted_at, lifted_by FROM suppressions
+		WHERE kind = $1 AND address = $2 FOR UPDATE`, kind, address).Scan(&s.Reason, &s.Source, &s.CreatedAt, &s.LiftedAt, &s.LiftedBy)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read suppression: %w", err)
+	}
+	s.CreatedAt = s.CreatedAt.UTC()
+	if s.LiftedAt != nil {
+		at := s.LiftedAt.UTC()
+		s.LiftedAt = &at
+	}
+	return &s, nil
 }
 
 // Suppressions implements prefsync.Store.
@@ -137,32 +163,29 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 	return out, rows.Err()
 }
 
-// LiftSuppression implements prefsync.Store. The row takes a new number, so that the
-// other processes follow the lift.
-func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, error) {
-	s := prefsync.Suppression{Kind: kind, Address: address, LiftedAt: &at, LiftedBy: by}
-	err := db.write(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT reason, source, created_at FROM suppressions
-			WHERE kind = $1 AND address = $2 AND lifted_at IS NULL FOR UPDATE`, kind, address).Scan(&s.Reason, &s.Source, &s.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return prefsync.Errorf(prefsync.ENOTFOUND, "%s is not suppressed", address)
-		}
+// LiftSuppression implements prefsync.Store.
+func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, *prefsync.Contact, error) {
+	var s prefsync.Suppression
+	var c *prefsync.Contact
+	err := db.writeChained(ctx, func(t *tx) error {
+		before, err := t.suppression(kind, address)
 		if err != nil {
-			return fmt.Errorf("lift suppression: %w", err)
-		}
-		s.CreatedAt = s.CreatedAt.UTC()
-		if err := prefsync.LiftSuppressionAllowed(s); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE suppressions SET lifted_at = $3, lifted_by = $4,
+		if err := prefsync.LiftSuppressionAllowed(address, before); err != nil {
+			return err
+		}
+		if _, err := t.Exec(ctx, `UPDATE suppressions SET lifted_at = $3, lifted_by = $4,
 				seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
 			WHERE kind = $1 AND address = $2`, kind, address, at, by); err != nil {
 			return fmt.Errorf("lift suppression: %w", err)
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, channel)
+		s = *before
+		s.LiftedAt, s.LiftedBy = &at, by
+		c, err = prefsync.AuditLifted(t, s, db.cfg.Now().UTC())
 		return err
 	})
-	return s, err
+	return s, c, err
 }
 
 // LinkKeys implements prefsync.Store.

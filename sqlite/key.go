@@ -102,11 +102,16 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 }
 
 // AddSuppression implements prefsync.Store.
-func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, error) {
+func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
 	out := prefsync.Suppression{Kind: s.Kind, Address: s.Address}
+	var c *prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
+		before, err := t.suppression(s.Kind, s.Address)
+		if err != nil {
+			return err
+		}
 		var created string
-		err := t.QueryRowContext(t.ctx, `
+		err = t.QueryRowContext(t.ctx, `
 			INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, address) DO UPDATE SET
 				reason = CASE WHEN lifted_at IS NULL AND reason = 'erased' THEN reason ELSE excluded.reason END,
@@ -118,10 +123,39 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefs
 		if err != nil {
 			return fmt.Errorf("add suppression: %w", err)
 		}
-		out.CreatedAt, err = parseTime(created)
+		if out.CreatedAt, err = parseTime(created); err != nil {
+			return err
+		}
+		c, err = prefsync.AuditSuppressed(t, s, before, out, db.cfg.Now().UTC())
 		return err
 	})
-	return out, err
+	return out, c, err
+}
+
+// suppression reads the suppression of an address, lifted or not; nil for none.
+func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
+	s := prefsync.Suppression{Kind: kind, Address: address}
+	var created string
+	var lifted sql.NullString
+	err := t.QueryRowContext(t.ctx, `SELECT reason, source, created_at, lifted_at, lifted_by FROM suppressions
+		WHERE kind = ? AND address = ?`, kind, address).Scan(&s.Reason, &s.Source, &created, &lifted, &s.LiftedBy)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read suppression: %w", err)
+	}
+	if s.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if lifted.Valid {
+		at, err := parseTime(lifted.String)
+		if err != nil {
+			return nil, err
+		}
+		s.LiftedAt = &at
+	}
+	return &s, nil
 }
 
 // Suppressions implements prefsync.Store.
@@ -148,31 +182,27 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 }
 
 // LiftSuppression implements prefsync.Store.
-func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, error) {
-	s := prefsync.Suppression{Kind: kind, Address: address, LiftedAt: &at, LiftedBy: by}
+func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, *prefsync.Contact, error) {
+	var s prefsync.Suppression
+	var c *prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
-		var created string
-		err := t.QueryRowContext(t.ctx, `SELECT reason, source, created_at FROM suppressions
-			WHERE kind = ? AND address = ? AND lifted_at IS NULL`, kind, address).Scan(&s.Reason, &s.Source, &created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return prefsync.Errorf(prefsync.ENOTFOUND, "%s is not suppressed", address)
-		}
+		before, err := t.suppression(kind, address)
 		if err != nil {
-			return fmt.Errorf("lift suppression: %w", err)
-		}
-		if s.CreatedAt, err = parseTime(created); err != nil {
 			return err
 		}
-		if err := prefsync.LiftSuppressionAllowed(s); err != nil {
+		if err := prefsync.LiftSuppressionAllowed(address, before); err != nil {
 			return err
 		}
 		if _, err := t.Exec(`UPDATE suppressions SET lifted_at = ?, lifted_by = ? WHERE kind = ? AND address = ?`,
 			formatTime(at), by, kind, address); err != nil {
 			return fmt.Errorf("lift suppression: %w", err)
 		}
-		return nil
+		s = *before
+		s.LiftedAt, s.LiftedBy = &at, by
+		c, err = prefsync.AuditLifted(t, s, db.cfg.Now().UTC())
+		return err
 	})
-	return s, err
+	return s, c, err
 }
 
 // LinkKeys implements prefsync.Store. The keys are kept in meta as JSON.

@@ -92,7 +92,7 @@ func TestOpen(t *testing.T) {
 			db.Close()
 			done := make(chan error, 1)
 			go func() {
-				_, err := db.AddSuppression(context.Background(), prefsync.Suppression{Kind: "email", Address: "a@example.com", Reason: "manual"})
+				_, _, err := db.AddSuppression(context.Background(), prefsync.Suppression{Kind: "email", Address: "a@example.com", Reason: "manual"})
 				done <- err
 			}()
 			select {

@@ -477,12 +477,14 @@ func testEachContact(t *testing.T, open Opener) {
 func testSuppressions(t *testing.T, open Opener) {
 	s := open(t, fixed)
 	ctx := context.Background()
-	in := prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "a@example.com", Reason: prefsync.SuppressedHardBounce, Source: "sendgrid", CreatedAt: t0}
-	if got, err := s.AddSuppression(ctx, in); err != nil || got.Reason != in.Reason || !got.CreatedAt.Equal(t0) {
-		t.Fatalf("add: %+v, %v", got, err)
+	a := apply(t, s, Event("a@example.com", emailNews, prefsync.OptedIn, t0))[0]
+	in := prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "a@example.com", Reason: prefsync.SuppressedHardBounce,
+		Source: "sendgrid", CreatedAt: t0, Touchpoint: prefsync.ESPWebhook}
+	if got, c, err := s.AddSuppression(ctx, in); err != nil || got.Reason != in.Reason || !got.CreatedAt.Equal(t0) || c == nil || c.ID != a.ContactID {
+		t.Fatalf("add: %+v, %+v, %v; want it recorded on %s", got, c, err, a.ContactID)
 	}
 	in.Reason, in.CreatedAt = prefsync.SuppressedSpamComplaint, t0.Add(time.Minute)
-	if got, err := s.AddSuppression(ctx, in); err != nil || got.Reason != in.Reason || !got.CreatedAt.Equal(t0) {
+	if got, _, err := s.AddSuppression(ctx, in); err != nil || got.Reason != in.Reason || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("add again, another reason: %+v, %v", got, err)
 	}
 	got, err := s.Suppressions(ctx)
@@ -493,45 +495,102 @@ func testSuppressions(t *testing.T, open Opener) {
 	// Lifting keeps the record, says who lifted it and when, and takes the address off
 	// the list of suppressions in force.
 	at := t0.Add(time.Hour)
-	lifted, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, "a@example.com", "support", at)
+	lifted, c, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, "a@example.com", "support", at)
 	if err != nil || lifted.Reason != prefsync.SuppressedSpamComplaint || lifted.Source != "sendgrid" || !lifted.CreatedAt.Equal(t0) ||
-		lifted.LiftedAt == nil || !lifted.LiftedAt.Equal(at) || lifted.LiftedBy != "support" {
-		t.Errorf("lift: %+v, %v", lifted, err)
+		lifted.LiftedAt == nil || !lifted.LiftedAt.Equal(at) || lifted.LiftedBy != "support" || c == nil || c.ID != a.ContactID {
+		t.Errorf("lift: %+v, %+v, %v", lifted, c, err)
 	}
 	if got, err := s.Suppressions(ctx); err != nil || len(got) != 0 {
 		t.Errorf("suppressions after the lift: %+v, %v", got, err)
 	}
 	for _, address := range []string{"a@example.com", "nobody@example.com"} {
-		if _, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, address, "support", at); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		if _, _, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, address, "support", at); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
 			t.Errorf("lift %s, not suppressed: %v", address, err)
 		}
 	}
-	// Suppressed again, it is a new suppression.
+	// Suppressed again, it is a new suppression; the same report twice changes nothing.
 	in.Reason, in.CreatedAt = prefsync.SuppressedHardBounce, t0.Add(2*time.Hour)
-	if _, err := s.AddSuppression(ctx, in); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if _, _, err := s.AddSuppression(ctx, in); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got, err = s.Suppressions(ctx)
 	if err != nil || len(got) != 1 || got[0].Reason != prefsync.SuppressedHardBounce || !got[0].CreatedAt.Equal(in.CreatedAt) || got[0].LiftedAt != nil {
 		t.Errorf("suppressed again: %+v, %v", got, err)
 	}
-	// An erased contact's address stays suppressed.
-	// An erased contact's address stays suppressed as such: a later bounce or complaint
-	// does not change its reason, and it cannot be lifted.
-	erased := prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedErased, Source: "erasure", CreatedAt: t0}
-	if _, err := s.AddSuppression(ctx, erased); err != nil {
+	// Every report and the lift are in the contact's audit trail, the address with the
+	// entry's personal data.
+	hist, err := s.History(ctx, a.ContactID)
+	if err != nil {
 		t.Fatal(err)
+	}
+	type entry struct {
+		status              prefsync.Status
+		statusReason, given string
+		source              prefsync.Source
+	}
+	want := []entry{
+		{prefsync.Applied, "suppressed: hard_bounce", "hard_bounce", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
+		{prefsync.Applied, "suppressed: spam_complaint, was hard_bounce", "spam_complaint", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
+		{prefsync.Applied, "suppression lifted: spam_complaint since " + t0.Format(time.RFC3339), "", prefsync.Source{System: "support", Touchpoint: prefsync.API}},
+		{prefsync.Applied, "suppressed: hard_bounce", "hard_bounce", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
+		{prefsync.Duplicate, "already suppressed: hard_bounce", "hard_bounce", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
+	}
+	if len(hist) != 1+len(want) {
+		t.Fatalf("history: %d entries, want the event and %d about the suppression: %+v", len(hist), len(want), hist)
+	}
+	for i, w := range want {
+		h := hist[1+i]
+		if h.Kind != prefsync.KindSuppression || h.Status != w.status || h.StatusReason != w.statusReason || h.Reason != w.given ||
+			h.Source != w.source || h.Version != hist[0].Version || h.Subject == nil || h.Subject.Email != "a@example.com" {
+			t.Errorf("history entry %d: %+v; want %+v about a@example.com at version %d", 1+i, h, w, hist[0].Version)
+		}
+	}
+	// An address no contact has gets one, as an event's subject would.
+	bounced := prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "new@example.com", Reason: prefsync.SuppressedHardBounce, Source: "ses", CreatedAt: t0}
+	_, c, err = s.AddSuppression(ctx, bounced)
+	if err != nil || c == nil {
+		t.Fatalf("report of an address no contact has: %+v, %v; want a contact created", c, err)
+	}
+	if found, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &bounced.Address}); err != nil || found.ID != c.ID {
+		t.Errorf("the address reported finds %+v, %v; want %s", found, err, c.ID)
+	}
+	if hist, err := s.History(ctx, c.ID); err != nil || len(hist) != 1 || hist[0].Kind != prefsync.KindSuppression {
+		t.Errorf("history of the contact created for a report: %+v, %v", hist, err)
+	}
+
+	// An erased contact's address stays suppressed as such: a later bounce or complaint
+	// does not change its reason, and it cannot be lifted. No contact is made for it.
+	erased := prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedErased, Source: "erasure", CreatedAt: t0}
+	if _, c, err := s.AddSuppression(ctx, erased); err != nil || c != nil {
+		t.Fatalf("erased address: %+v, %v; want no contact", c, err)
 	}
 	bounce := erased
 	bounce.Reason, bounce.Source = prefsync.SuppressedHardBounce, "twilio"
-	if got, err := s.AddSuppression(ctx, bounce); err != nil || got.Reason != prefsync.SuppressedErased || got.Source != "erasure" {
-		t.Errorf("a bounce of an erased contact's address: %+v, %v", got, err)
+	if got, c, err := s.AddSuppression(ctx, bounce); err != nil || got.Reason != prefsync.SuppressedErased || got.Source != "erasure" || c != nil {
+		t.Errorf("a bounce of an erased contact's address: %+v, %+v, %v", got, c, err)
 	}
-	if _, err := s.LiftSuppression(ctx, prefsync.IdentifierPhone, erased.Address, "support", at); prefsync.ErrorCode(err) != prefsync.ECONFLICT {
+	if _, err := s.FindContact(ctx, prefsync.ContactFilter{Phone: &erased.Address}); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("an erased contact's address finds a contact: %v", err)
+	}
+	if _, _, err := s.LiftSuppression(ctx, prefsync.IdentifierPhone, erased.Address, "support", at); prefsync.ErrorCode(err) != prefsync.ECONFLICT {
 		t.Errorf("lift an erased contact's address: %v", err)
 	}
-	if got, err := s.Suppressions(ctx); err != nil || len(got) != 2 {
+	if got, err := s.Suppressions(ctx); err != nil || len(got) != 3 {
 		t.Errorf("suppressions after a refused lift: %+v, %v", got, err)
+	}
+	// Where a contact still has the address, the erasure's suppression is audited on it.
+	kept, err := s.UpsertContact(ctx, prefsync.ContactInput{Phone: "+14155552672", Source: prefsync.Source{System: "crm", Touchpoint: prefsync.CRMSync}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	erased.Address = kept.Phones[0]
+	if _, c, err := s.AddSuppression(ctx, erased); err != nil || c == nil || c.ID != kept.ID {
+		t.Errorf("erasure's suppression of a contact's phone: %+v, %v; want it on %s", c, err, kept.ID)
+	}
+	if rep, err := s.VerifyAudit(ctx); err != nil || !rep.OK {
+		t.Errorf("verify after suppressions: %+v, %v", rep, err)
 	}
 }
 

@@ -119,8 +119,10 @@ func TestEvents(t *testing.T) {
 		cy[0].Source.System != "esp" || !cy[0].OccurredAt.Equal(time.Unix(1793600002, 0)) {
 		t.Errorf("unmapped group: %+v", cy)
 	}
-	if di := f.History(prefsync.Subject{Email: "di@example.com"}); len(di) != 3 { // newsletter, promotions, events
-		t.Errorf("spam report recorded %d opt-outs, want one per marketing topic by email", len(di))
+	// newsletter, promotions, events; then the suppression
+	if di := f.History(prefsync.Subject{Email: "di@example.com"}); len(di) != 4 || di[3].Kind != prefsync.KindSuppression ||
+		di[3].Reason != prefsync.SuppressedSpamComplaint || di[3].Source != (prefsync.Source{System: "esp", Touchpoint: prefsync.ESPWebhook}) {
+		t.Errorf("spam report recorded %+v; want an opt-out per marketing topic by email, then the suppression", di)
 	}
 	if gus := f.History(prefsync.Subject{Email: "gus@example.com"}); gus != nil {
 		t.Errorf("an open wrote %+v", gus)

@@ -143,7 +143,9 @@ func TestNotifications(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.email, got, tc.want)
 		}
 	}
-	if cy := h.History(prefsync.Subject{Email: "cy@example.com"}); len(cy) != 3 || cy[0].Reason != "reported as spam" {
+	// An opt-out per marketing topic by email, then the suppression.
+	if cy := h.History(prefsync.Subject{Email: "cy@example.com"}); len(cy) != 4 || cy[0].Reason != "reported as spam" ||
+		cy[3].Kind != prefsync.KindSuppression || cy[3].Reason != prefsync.SuppressedSpamComplaint || cy[3].Source.Touchpoint != prefsync.ESPWebhook {
 		t.Errorf("complaint: %+v", cy)
 	}
 	if len(a.fetched) != 1 {
