@@ -198,8 +198,7 @@ func (h *Hub) Merge(ctx context.Context, into, from string, src Source) (*Contac
 	return c, nil
 }
 
-// Suppress records a suppressed address, audited on its contact (created when no
-// contact has the address, but for an erased contact's).
+// Suppress records a suppressed address, audited on its contact if it has one.
 func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) {
 	if err := ValidateSuppressionReason(s.Reason); err != nil {
 		return s, err
@@ -216,15 +215,15 @@ func (h *Hub) Suppress(ctx context.Context, s Suppression) (Suppression, error) 
 		return s, err
 	}
 	h.Index.Suppress(s)
-	if c != nil {
-		h.Index.Add(c)
+	if c != nil { // as the store read it, under its lock: as new as the index's, or newer
+		h.Index.Put(c)
 	}
 	return s, nil
 }
 
-// LiftSuppression ends the suppression of an address, recording who lifted it, on the
-// address's contact. That contact, as the lift read it, is marked again by its other
-// suppressed addresses.
+// LiftSuppression ends the suppression of an address, recording who lifted it, audited
+// on the address's contact if it has one. That contact, as the lift read it, is marked
+// again by its other suppressed addresses.
 func (h *Hub) LiftSuppression(ctx context.Context, address, by string) (Suppression, error) {
 	kind, address, err := h.suppressible(address)
 	if err != nil {
@@ -237,9 +236,6 @@ func (h *Hub) LiftSuppression(ctx context.Context, address, by string) (Suppress
 		return s, err
 	}
 	h.Index.Lift(s, c)
-	if c != nil {
-		h.Index.Add(c)
-	}
 	return s, nil
 }
 

@@ -99,18 +99,6 @@ func (x *Index) Put(c *Contact) {
 	x.put(c)
 }
 
-// Add records a contact the index does not hold yet, such as one created for a
-// suppression report; a contact it holds is left as it is, since c may be older.
-func (x *Index) Add(c *Contact) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if num, ok := ContactNumber(c.ID); ok {
-		if _, held := x.byID.get(num); !held {
-			x.put(c)
-		}
-	}
-}
-
 func (x *Index) put(c *Contact) {
 	num, ok := ContactNumber(c.ID)
 	if !ok || x.aliases[num] != 0 {
@@ -247,7 +235,7 @@ func (x *Index) Suppress(s Suppression) {
 
 // Lift forgets a lifted suppression and, in the same step, marks the contact that has
 // the address again by c's other addresses of its kind that are suppressed (c is that
-// contact as read after the lift, nil for none): whatever version of the contact the
+// contact as the lift read it, nil for none): whatever version of the contact the
 // index holds, no check sees them unsuppressed between.
 func (x *Index) Lift(s Suppression, c *Contact) {
 	x.mu.Lock()

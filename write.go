@@ -312,12 +312,12 @@ func MergeContacts(tx WriteTx, into, from string, src Source, now time.Time) (*C
 	return a, err
 }
 
-// AuditSuppressed records a report that in's address must not be messaged, on the
-// address's contact: before is the suppression as it stood (nil for none), after as it
-// stands now. A report that changes nothing is a duplicate. A contact is created for an
-// address no contact has, as an event would create it, but not for the address of an
-// erased contact: that stays a suppression alone, audited only where a contact still
-// has the address. It returns the contact, nil for none.
+// AuditSuppressed records a report that in's address must not be messaged on the
+// contact with the address, if a contact has it: before is the suppression as it stood
+// (nil for none), after as it stands now. A report that changes nothing is a duplicate.
+// No contact is made for an address no contact has: a bounce from a list cleaning would
+// otherwise leave contacts that a later subject naming the address and another
+// identifier conflicts with. It returns the contact, nil for none.
 func AuditSuppressed(tx WriteTx, in Suppression, before *Suppression, after Suppression, now time.Time) (*Contact, error) {
 	status, statusReason := Applied, "suppressed: "+after.Reason
 	if before != nil && before.LiftedAt == nil {
@@ -328,49 +328,36 @@ func AuditSuppressed(tx WriteTx, in Suppression, before *Suppression, after Supp
 		}
 	}
 	r := ChainRecord{Kind: KindSuppression, Status: status, StatusReason: statusReason, Reason: in.Reason,
-		OccurredAt: now, ReceivedAt: now, Source: Source{System: in.Source, Touchpoint: in.Touchpoint}}
-	return auditSuppression(tx, after, &r, now)
+		OccurredAt: in.CreatedAt, ReceivedAt: now, Source: Source{System: in.Source, Touchpoint: in.Touchpoint}}
+	return auditSuppression(tx, after, &r)
 }
 
-// AuditLifted records that the suppression s was lifted, on the address's contact
-// (created for an address no contact has). It returns the contact.
+// AuditLifted records that the suppression s was lifted on the contact with the
+// address, if a contact has it; lifts come through the API. It returns the contact,
+// nil for none.
 func AuditLifted(tx WriteTx, s Suppression, now time.Time) (*Contact, error) {
 	r := ChainRecord{Kind: KindSuppression, Status: Applied,
 		StatusReason: fmt.Sprintf("suppression lifted: %s since %s", s.Reason, s.CreatedAt.UTC().Format(time.RFC3339)),
-		OccurredAt:   now, ReceivedAt: now, Source: Source{System: s.LiftedBy, Touchpoint: API}}
-	return auditSuppression(tx, s, &r, now)
+		OccurredAt:   *s.LiftedAt, ReceivedAt: now, Source: Source{System: s.LiftedBy, Touchpoint: API}}
+	return auditSuppression(tx, s, &r)
 }
 
-// auditSuppression appends r on the contact with s's address, found or (unless s is an
-// erased contact's) created; the address goes with the entry's personal data.
-func auditSuppression(tx WriteTx, s Suppression, r *ChainRecord, now time.Time) (*Contact, error) {
-	ids := []Identifier{{Kind: s.Kind, Value: s.Address}}
-	var c *Contact
-	if s.Reason == SuppressedErased {
-		id, err := tx.FindByIdentifiers(ids)
-		if err != nil || id == "" {
-			return nil, err
-		}
-		if c, err = tx.LoadContact(id); err != nil {
-			return nil, err
-		}
-	} else {
-		var attached bool
-		var err error
-		if c, attached, err = contactFor(tx, "", ids, map[string]*Contact{}, now); err != nil {
-			return nil, err
-		}
-		if attached {
-			if err := tx.SaveContacts([]*Contact{c}); err != nil {
-				return nil, err
-			}
-		}
+// auditSuppression appends r on the contact with s's address, if any; the address goes
+// with the entry's personal data.
+func auditSuppression(tx WriteTx, s Suppression, r *ChainRecord) (*Contact, error) {
+	id, err := tx.FindByIdentifiers([]Identifier{{Kind: s.Kind, Value: s.Address}})
+	if err != nil || id == "" {
+		return nil, err
+	}
+	c, err := tx.LoadContact(id)
+	if err != nil {
+		return nil, err
 	}
 	r.ContactID, r.Version = c.ID, c.Version
 	p := &Personal{Subject: Subject{Email: s.Address}}
 	if s.Kind == IdentifierPhone {
 		p.Subject = Subject{Phone: s.Address}
 	}
-	_, err := tx.AppendAudit(r, p)
+	_, err = tx.AppendAudit(r, p)
 	return c, err
 }

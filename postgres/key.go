@@ -98,9 +98,10 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 // AddSuppression implements prefsync.Store. It takes the audit chain's lock, as every
 // write that audits does, so reports of one address are recorded in turn.
 func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
-	out := prefsync.Suppression{Kind: s.Kind, Address: s.Address}
+	var out prefsync.Suppression
 	var c *prefsync.Contact
 	err := db.writeChained(ctx, func(t *tx) error {
+		out, c = prefsync.Suppression{Kind: s.Kind, Address: s.Address}, nil
 		before, err := t.suppression(s.Kind, s.Address)
 		if err != nil {
 			return err
@@ -108,7 +109,7 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefs
 		err = t.QueryRow(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (kind, address) DO UPDATE SET
 				reason = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.reason ELSE excluded.reason END,
-				source = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.source ELSE excluded.source END,
+				source = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason IN ('erased', excluded.reason) THEN suppressions.source ELSE excluded.source END,
 				created_at = CASE WHEN suppressions.lifted_at IS NULL THEN suppressions.created_at ELSE excluded.created_at END,
 				lifted_at = NULL, lifted_by = '', seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
 			RETURNING reason, source, created_at`,
@@ -163,11 +164,13 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 	return out, rows.Err()
 }
 
-// LiftSuppression implements prefsync.Store.
+// LiftSuppression implements prefsync.Store. The row takes a new number, so that the
+// other processes follow the lift.
 func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, *prefsync.Contact, error) {
 	var s prefsync.Suppression
 	var c *prefsync.Contact
 	err := db.writeChained(ctx, func(t *tx) error {
+		s, c = prefsync.Suppression{}, nil
 		before, err := t.suppression(kind, address)
 		if err != nil {
 			return err

@@ -103,9 +103,10 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 
 // AddSuppression implements prefsync.Store.
 func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
-	out := prefsync.Suppression{Kind: s.Kind, Address: s.Address}
+	var out prefsync.Suppression
 	var c *prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
+		out, c = prefsync.Suppression{Kind: s.Kind, Address: s.Address}, nil
 		before, err := t.suppression(s.Kind, s.Address)
 		if err != nil {
 			return err
@@ -115,7 +116,7 @@ func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefs
 			INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, address) DO UPDATE SET
 				reason = CASE WHEN lifted_at IS NULL AND reason = 'erased' THEN reason ELSE excluded.reason END,
-				source = CASE WHEN lifted_at IS NULL AND reason = 'erased' THEN source ELSE excluded.source END,
+				source = CASE WHEN lifted_at IS NULL AND reason IN ('erased', excluded.reason) THEN source ELSE excluded.source END,
 				created_at = CASE WHEN lifted_at IS NULL THEN created_at ELSE excluded.created_at END,
 				lifted_at = NULL, lifted_by = ''
 			RETURNING reason, source, created_at`,
@@ -186,6 +187,7 @@ func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at 
 	var s prefsync.Suppression
 	var c *prefsync.Contact
 	err := db.do(ctx, func(t *tx) error {
+		s, c = prefsync.Suppression{}, nil
 		before, err := t.suppression(kind, address)
 		if err != nil {
 			return err

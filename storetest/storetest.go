@@ -529,13 +529,15 @@ func testSuppressions(t *testing.T, open Opener) {
 		status              prefsync.Status
 		statusReason, given string
 		source              prefsync.Source
+		occurred            time.Time
 	}
+	esp, api := prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}, prefsync.Source{System: "support", Touchpoint: prefsync.API}
 	want := []entry{
-		{prefsync.Applied, "suppressed: hard_bounce", "hard_bounce", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
-		{prefsync.Applied, "suppressed: spam_complaint, was hard_bounce", "spam_complaint", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
-		{prefsync.Applied, "suppression lifted: spam_complaint since " + t0.Format(time.RFC3339), "", prefsync.Source{System: "support", Touchpoint: prefsync.API}},
-		{prefsync.Applied, "suppressed: hard_bounce", "hard_bounce", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
-		{prefsync.Duplicate, "already suppressed: hard_bounce", "hard_bounce", prefsync.Source{System: "sendgrid", Touchpoint: prefsync.ESPWebhook}},
+		{prefsync.Applied, "suppressed: hard_bounce", "hard_bounce", esp, t0},
+		{prefsync.Applied, "suppressed: spam_complaint, was hard_bounce", "spam_complaint", esp, t0.Add(time.Minute)},
+		{prefsync.Applied, "suppression lifted: spam_complaint since " + t0.Format(time.RFC3339), "", api, at},
+		{prefsync.Applied, "suppressed: hard_bounce", "hard_bounce", esp, t0.Add(2 * time.Hour)},
+		{prefsync.Duplicate, "already suppressed: hard_bounce", "hard_bounce", esp, t0.Add(2 * time.Hour)},
 	}
 	if len(hist) != 1+len(want) {
 		t.Fatalf("history: %d entries, want the event and %d about the suppression: %+v", len(hist), len(want), hist)
@@ -543,25 +545,26 @@ func testSuppressions(t *testing.T, open Opener) {
 	for i, w := range want {
 		h := hist[1+i]
 		if h.Kind != prefsync.KindSuppression || h.Status != w.status || h.StatusReason != w.statusReason || h.Reason != w.given ||
-			h.Source != w.source || h.Version != hist[0].Version || h.Subject == nil || h.Subject.Email != "a@example.com" {
+			h.Source != w.source || !h.OccurredAt.Equal(w.occurred) || h.Version != hist[0].Version || h.Subject == nil || h.Subject.Email != "a@example.com" {
 			t.Errorf("history entry %d: %+v; want %+v about a@example.com at version %d", 1+i, h, w, hist[0].Version)
 		}
 	}
-	// An address no contact has gets one, as an event's subject would.
+	// An address no contact has gets no contact: the suppression stands alone.
 	bounced := prefsync.Suppression{Kind: prefsync.IdentifierEmail, Address: "new@example.com", Reason: prefsync.SuppressedHardBounce, Source: "ses", CreatedAt: t0}
-	_, c, err = s.AddSuppression(ctx, bounced)
-	if err != nil || c == nil {
-		t.Fatalf("report of an address no contact has: %+v, %v; want a contact created", c, err)
+	if _, c, err := s.AddSuppression(ctx, bounced); err != nil || c != nil {
+		t.Errorf("report of an address no contact has: %+v, %v; want no contact", c, err)
 	}
-	if found, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &bounced.Address}); err != nil || found.ID != c.ID {
-		t.Errorf("the address reported finds %+v, %v; want %s", found, err, c.ID)
+	if _, err := s.FindContact(ctx, prefsync.ContactFilter{Email: &bounced.Address}); prefsync.ErrorCode(err) != prefsync.ENOTFOUND {
+		t.Errorf("the address reported finds a contact: %v", err)
 	}
-	if hist, err := s.History(ctx, c.ID); err != nil || len(hist) != 1 || hist[0].Kind != prefsync.KindSuppression {
-		t.Errorf("history of the contact created for a report: %+v, %v", hist, err)
+	// A repeat from another source changes nothing: not even the source.
+	bounced.Source = "sendgrid"
+	if got, _, err := s.AddSuppression(ctx, bounced); err != nil || got.Source != "ses" {
+		t.Errorf("a repeat from another source: %+v, %v; want the source kept", got, err)
 	}
 
 	// An erased contact's address stays suppressed as such: a later bounce or complaint
-	// does not change its reason, and it cannot be lifted. No contact is made for it.
+	// does not change its reason, and it cannot be lifted.
 	erased := prefsync.Suppression{Kind: prefsync.IdentifierPhone, Address: "+14155552671", Reason: prefsync.SuppressedErased, Source: "erasure", CreatedAt: t0}
 	if _, c, err := s.AddSuppression(ctx, erased); err != nil || c != nil {
 		t.Fatalf("erased address: %+v, %v; want no contact", c, err)
@@ -580,14 +583,25 @@ func testSuppressions(t *testing.T, open Opener) {
 	if got, err := s.Suppressions(ctx); err != nil || len(got) != 3 {
 		t.Errorf("suppressions after a refused lift: %+v, %v", got, err)
 	}
+	// Lifting the suppression of an address no contact has audits nothing.
+	if _, c, err := s.LiftSuppression(ctx, prefsync.IdentifierEmail, "new@example.com", "support", at); err != nil || c != nil {
+		t.Errorf("lift of an address no contact has: %+v, %v; want no contact", c, err)
+	}
 	// Where a contact still has the address, the erasure's suppression is audited on it.
 	kept, err := s.UpsertContact(ctx, prefsync.ContactInput{Phone: "+14155552672", Source: prefsync.Source{System: "crm", Touchpoint: prefsync.CRMSync}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	erased.Address = kept.Phones[0]
-	if _, c, err := s.AddSuppression(ctx, erased); err != nil || c == nil || c.ID != kept.ID {
-		t.Errorf("erasure's suppression of a contact's phone: %+v, %v; want it on %s", c, err, kept.ID)
+	erased.Address, bounce.Address = kept.Phones[0], kept.Phones[0]
+	for _, in := range []prefsync.Suppression{erased, bounce} {
+		if _, c, err := s.AddSuppression(ctx, in); err != nil || c == nil || c.ID != kept.ID {
+			t.Errorf("%s of a contact's phone: %+v, %v; want it on %s", in.Reason, c, err, kept.ID)
+		}
+	}
+	if hist, err := s.History(ctx, kept.ID); err != nil || len(hist) != 3 ||
+		hist[1].Status != prefsync.Applied || hist[1].StatusReason != "suppressed: erased" ||
+		hist[2].Status != prefsync.Duplicate || hist[2].StatusReason != "already suppressed: erased" || hist[2].Reason != prefsync.SuppressedHardBounce {
+		t.Errorf("history of an erased contact's phone: %+v, %v; want the erasure applied, then the bounce a duplicate", hist, err)
 	}
 	if rep, err := s.VerifyAudit(ctx); err != nil || !rep.OK {
 		t.Errorf("verify after suppressions: %+v, %v", rep, err)
