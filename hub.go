@@ -24,8 +24,10 @@ type Hub struct {
 	// Links signs and verifies links; Load sets it from the store's keys.
 	Links *LinkSigner
 
-	// suppressions serialises changes to suppressions from their store write to the
-	// index's, so that the index ends as the store does.
+	// suppressions serialises changes to suppressions, and merges, from their store
+	// write to the index's, so that the index ends as the store does: a lift marks the
+	// contact again by its other addresses as it read them, which a merge between could
+	// have added to.
 	suppressions sync.Mutex
 }
 
@@ -186,6 +188,8 @@ func (h *Hub) Merge(ctx context.Context, into, from string, src Source) (*Contac
 	if into == from {
 		return nil, FieldErrorf("contact_id", "a contact cannot be merged into itself")
 	}
+	h.suppressions.Lock()
+	defer h.suppressions.Unlock()
 	old, err := h.Store.FindContact(ctx, ContactFilter{ID: &from})
 	if err != nil {
 		return nil, WithFieldPrefix(err, "contact_id")
