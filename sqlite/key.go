@@ -75,12 +75,8 @@ func (db *DB) APIKeys(ctx context.Context) ([]*prefsync.APIKey, error) {
 		if k.CreatedAt, err = parseTime(created); err != nil {
 			return nil, err
 		}
-		if revoked.Valid {
-			t, err := parseTime(revoked.String)
-			if err != nil {
-				return nil, err
-			}
-			k.RevokedAt = &t
+		if k.RevokedAt, err = parseNullTime(revoked); err != nil {
+			return nil, err
 		}
 		out = append(out, k)
 	}
@@ -149,12 +145,8 @@ func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
 	if s.CreatedAt, err = parseTime(created); err != nil {
 		return nil, err
 	}
-	if lifted.Valid {
-		at, err := parseTime(lifted.String)
-		if err != nil {
-			return nil, err
-		}
-		s.LiftedAt = &at
+	if s.LiftedAt, err = parseNullTime(lifted); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
