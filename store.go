@@ -27,18 +27,12 @@ type Store interface {
 	// EachContact calls fn for every live contact, for rebuilding the index.
 	EachContact(ctx context.Context, fn func(*Contact) error) error
 
-	// AddSuppression records that an address must not be messaged, again if its
-	// suppression was lifted, and returns the suppression as it stands: an erased
-	// contact's address keeps its reason and source (see LiftSuppressionAllowed). The
-	// report is audited on the address's contact in the same transaction (see
-	// AuditSuppressed), which it returns (nil for none).
+	// AddSuppression runs the function AddSuppression in a write transaction: it
+	// returns the suppression as it stands and the contact the report was audited on.
 	AddSuppression(ctx context.Context, s Suppression) (Suppression, *Contact, error)
 	// Suppressions lists the suppressions in force, oldest first.
 	Suppressions(ctx context.Context) ([]Suppression, error)
-	// LiftSuppression ends the suppression of an address, keeping the record of it with
-	// who lifted it and when, and returns it; what LiftSuppressionAllowed refuses,
-	// refused. The lift is audited on the address's contact in the same transaction
-	// (see AuditLifted), which it returns.
+	// LiftSuppression runs the function LiftSuppression in a write transaction.
 	LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (Suppression, *Contact, error)
 
 	// CreateAPIKey stores a new key. With bootstrap set, it does so only on the store's

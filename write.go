@@ -312,34 +312,70 @@ func MergeContacts(tx WriteTx, into, from string, src Source, now time.Time) (*C
 	return a, err
 }
 
-// AuditSuppressed records a report that in's address must not be messaged on the
-// contact with the address, if a contact has it: before is the suppression as it stood
-// (nil for none), after as it stands now. A report that changes nothing is a duplicate.
-// No contact is made for an address no contact has: a bounce from a list cleaning would
-// otherwise leave contacts that a later subject naming the address and another
-// identifier conflicts with. It returns the contact, nil for none.
-func AuditSuppressed(tx WriteTx, in Suppression, before *Suppression, after Suppression, now time.Time) (*Contact, error) {
-	status, statusReason := Applied, "suppressed: "+after.Reason
+// SuppressionTx is a write transaction of a store that also keeps suppressions.
+type SuppressionTx interface {
+	WriteTx
+	// Suppression reads the suppression of an address, lifted or not; nil for none. It
+	// stays as read until the transaction ends.
+	Suppression(kind, address string) (*Suppression, error)
+	// SaveSuppression writes s as its address's suppression, and returns its creation
+	// time as the store keeps it.
+	SaveSuppression(s Suppression) (time.Time, error)
+}
+
+// AddSuppression records in tx that in's address must not be messaged, again if its
+// suppression was lifted, and audits the report on the address's contact, which it
+// returns (nil for none), with the suppression as it now stands. A suppression in
+// force keeps its creation time; an erased contact's keeps its reason and source, and
+// so does a repeat of the same reason.
+func AddSuppression(tx SuppressionTx, in Suppression, now time.Time) (Suppression, *Contact, error) {
+	before, err := tx.Suppression(in.Kind, in.Address)
+	if err != nil {
+		return Suppression{}, nil, err
+	}
+	after := Suppression{Kind: in.Kind, Address: in.Address, Reason: in.Reason, Source: in.Source, CreatedAt: in.CreatedAt}
+	status, statusReason := Applied, "suppressed: "+in.Reason
 	if before != nil && before.LiftedAt == nil {
-		if before.Reason == after.Reason {
-			status, statusReason = Duplicate, "already suppressed: "+after.Reason
-		} else {
+		after.CreatedAt = before.CreatedAt
+		switch before.Reason {
+		case SuppressedErased, in.Reason:
+			after.Reason, after.Source = before.Reason, before.Source
+			status, statusReason = Duplicate, "already suppressed: "+before.Reason
+		default:
 			statusReason += ", was " + before.Reason
 		}
 	}
+	if after.CreatedAt, err = tx.SaveSuppression(after); err != nil {
+		return Suppression{}, nil, err
+	}
 	r := ChainRecord{Kind: KindSuppression, Status: status, StatusReason: statusReason, Reason: in.Reason,
 		OccurredAt: in.CreatedAt, ReceivedAt: now, Source: Source{System: in.Source, Touchpoint: in.Touchpoint}}
-	return auditSuppression(tx, after, &r)
+	c, err := auditSuppression(tx, after, &r)
+	return after, c, err
 }
 
-// AuditLifted records that the suppression s was lifted on the contact with the
-// address, if a contact has it; lifts come through the API. It returns the contact,
-// nil for none.
-func AuditLifted(tx WriteTx, s Suppression, now time.Time) (*Contact, error) {
+// LiftSuppression ends in tx the suppression of an address, keeping its record with who
+// lifted it and when, and audits the lift on the address's contact, which it returns
+// (nil for none); what LiftSuppressionAllowed refuses, refused. Lifts come through the
+// API.
+func LiftSuppression(tx SuppressionTx, kind, address, by string, at, now time.Time) (Suppression, *Contact, error) {
+	before, err := tx.Suppression(kind, address)
+	if err != nil {
+		return Suppression{}, nil, err
+	}
+	if err := LiftSuppressionAllowed(address, before); err != nil {
+		return Suppression{}, nil, err
+	}
+	s := *before
+	s.LiftedAt, s.LiftedBy = &at, by
+	if _, err := tx.SaveSuppression(s); err != nil {
+		return Suppression{}, nil, err
+	}
 	r := ChainRecord{Kind: KindSuppression, Status: Applied,
 		StatusReason: fmt.Sprintf("suppression lifted: %s since %s", s.Reason, s.CreatedAt.UTC().Format(time.RFC3339)),
-		OccurredAt:   *s.LiftedAt, ReceivedAt: now, Source: Source{System: s.LiftedBy, Touchpoint: API}}
-	return auditSuppression(tx, s, &r)
+		OccurredAt:   at, ReceivedAt: now, Source: Source{System: by, Touchpoint: API}}
+	c, err := auditSuppression(tx, s, &r)
+	return s, c, err
 }
 
 // auditSuppression appends r on the contact with s's address, if any; the address goes

@@ -97,36 +97,18 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 
 // AddSuppression implements prefsync.Store. It takes the audit chain's lock, as every
 // write that audits does, so reports of one address are recorded in turn.
-func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
-	var out prefsync.Suppression
+func (db *DB) AddSuppression(ctx context.Context, in prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
+	var s prefsync.Suppression
 	var c *prefsync.Contact
-	err := db.writeChained(ctx, func(t *tx) error {
-		out, c = prefsync.Suppression{Kind: s.Kind, Address: s.Address}, nil
-		before, err := t.suppression(s.Kind, s.Address)
-		if err != nil {
-			return err
-		}
-		err = t.QueryRow(ctx, `INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (kind, address) DO UPDATE SET
-				reason = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason = 'erased' THEN suppressions.reason ELSE excluded.reason END,
-				source = CASE WHEN suppressions.lifted_at IS NULL AND suppressions.reason IN ('erased', excluded.reason) THEN suppressions.source ELSE excluded.source END,
-				created_at = CASE WHEN suppressions.lifted_at IS NULL THEN suppressions.created_at ELSE excluded.created_at END,
-				lifted_at = NULL, lifted_by = '', seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
-			RETURNING reason, source, created_at`,
-			s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt).Scan(&out.Reason, &out.Source, &out.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("add suppression: %w", err)
-		}
-		out.CreatedAt = out.CreatedAt.UTC()
-		c, err = prefsync.AuditSuppressed(t, s, before, out, db.cfg.Now().UTC())
+	err := db.writeChained(ctx, func(t *tx) (err error) {
+		s, c, err = prefsync.AddSuppression(t, in, db.cfg.Now().UTC())
 		return err
 	})
-	return out, c, err
+	return s, c, err
 }
 
-// suppression reads the suppression of an address, lifted or not, locked until commit;
-// nil for none.
-func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
+// Suppression implements prefsync.SuppressionTx: the row is locked until commit.
+func (t *tx) Suppression(kind, address string) (*prefsync.Suppression, error) {
 	s := prefsync.Suppression{Kind: kind, Address: address}
 	err := t.QueryRow(t.ctx, `SELECT reason, source, created_at, lifted_at, lifted_by FROM suppressions
 		WHERE kind = $1 AND address = $2 FOR UPDATE`, kind, address).Scan(&s.Reason, &s.Source, &s.CreatedAt, &s.LiftedAt, &s.LiftedBy)
@@ -142,6 +124,23 @@ func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
 		s.LiftedAt = &at
 	}
 	return &s, nil
+}
+
+// SaveSuppression implements prefsync.SuppressionTx. The row takes a new number, so that
+// the other processes follow the change.
+func (t *tx) SaveSuppression(s prefsync.Suppression) (time.Time, error) {
+	var created time.Time
+	err := t.QueryRow(t.ctx, `
+		INSERT INTO suppressions (kind, address, reason, source, created_at, lifted_at, lifted_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+			created_at = excluded.created_at, lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by,
+			seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
+		RETURNING created_at`,
+		s.Kind, s.Address, s.Reason, s.Source, s.CreatedAt, s.LiftedAt, s.LiftedBy).Scan(&created)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("save suppression: %w", err)
+	}
+	return created.UTC(), nil
 }
 
 // Suppressions implements prefsync.Store.
@@ -164,28 +163,12 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 	return out, rows.Err()
 }
 
-// LiftSuppression implements prefsync.Store. The row takes a new number, so that the
-// other processes follow the lift.
+// LiftSuppression implements prefsync.Store.
 func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, *prefsync.Contact, error) {
 	var s prefsync.Suppression
 	var c *prefsync.Contact
-	err := db.writeChained(ctx, func(t *tx) error {
-		s, c = prefsync.Suppression{}, nil
-		before, err := t.suppression(kind, address)
-		if err != nil {
-			return err
-		}
-		if err := prefsync.LiftSuppressionAllowed(address, before); err != nil {
-			return err
-		}
-		if _, err := t.Exec(ctx, `UPDATE suppressions SET lifted_at = $3, lifted_by = $4,
-				seq = nextval(pg_get_serial_sequence('suppressions', 'seq'))
-			WHERE kind = $1 AND address = $2`, kind, address, at, by); err != nil {
-			return fmt.Errorf("lift suppression: %w", err)
-		}
-		s = *before
-		s.LiftedAt, s.LiftedBy = &at, by
-		c, err = prefsync.AuditLifted(t, s, db.cfg.Now().UTC())
+	err := db.writeChained(ctx, func(t *tx) (err error) {
+		s, c, err = prefsync.LiftSuppression(t, kind, address, by, at, db.cfg.Now().UTC())
 		return err
 	})
 	return s, c, err

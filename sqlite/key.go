@@ -98,39 +98,18 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, now time.Time) error 
 }
 
 // AddSuppression implements prefsync.Store.
-func (db *DB) AddSuppression(ctx context.Context, s prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
-	var out prefsync.Suppression
+func (db *DB) AddSuppression(ctx context.Context, in prefsync.Suppression) (prefsync.Suppression, *prefsync.Contact, error) {
+	var s prefsync.Suppression
 	var c *prefsync.Contact
-	err := db.do(ctx, func(t *tx) error {
-		out, c = prefsync.Suppression{Kind: s.Kind, Address: s.Address}, nil
-		before, err := t.suppression(s.Kind, s.Address)
-		if err != nil {
-			return err
-		}
-		var created string
-		err = t.QueryRowContext(t.ctx, `
-			INSERT INTO suppressions (kind, address, reason, source, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (kind, address) DO UPDATE SET
-				reason = CASE WHEN lifted_at IS NULL AND reason = 'erased' THEN reason ELSE excluded.reason END,
-				source = CASE WHEN lifted_at IS NULL AND reason IN ('erased', excluded.reason) THEN source ELSE excluded.source END,
-				created_at = CASE WHEN lifted_at IS NULL THEN created_at ELSE excluded.created_at END,
-				lifted_at = NULL, lifted_by = ''
-			RETURNING reason, source, created_at`,
-			s.Kind, s.Address, s.Reason, s.Source, formatTime(s.CreatedAt)).Scan(&out.Reason, &out.Source, &created)
-		if err != nil {
-			return fmt.Errorf("add suppression: %w", err)
-		}
-		if out.CreatedAt, err = parseTime(created); err != nil {
-			return err
-		}
-		c, err = prefsync.AuditSuppressed(t, s, before, out, db.cfg.Now().UTC())
+	err := db.do(ctx, func(t *tx) (err error) {
+		s, c, err = prefsync.AddSuppression(t, in, db.cfg.Now().UTC())
 		return err
 	})
-	return out, c, err
+	return s, c, err
 }
 
-// suppression reads the suppression of an address, lifted or not; nil for none.
-func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
+// Suppression implements prefsync.SuppressionTx.
+func (t *tx) Suppression(kind, address string) (*prefsync.Suppression, error) {
 	s := prefsync.Suppression{Kind: kind, Address: address}
 	var created string
 	var lifted sql.NullString
@@ -149,6 +128,22 @@ func (t *tx) suppression(kind, address string) (*prefsync.Suppression, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// SaveSuppression implements prefsync.SuppressionTx.
+func (t *tx) SaveSuppression(s prefsync.Suppression) (time.Time, error) {
+	var lifted any
+	if s.LiftedAt != nil {
+		lifted = formatTime(*s.LiftedAt)
+	}
+	if _, err := t.Exec(`
+		INSERT INTO suppressions (kind, address, reason, source, created_at, lifted_at, lifted_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, address) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+			created_at = excluded.created_at, lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by`,
+		s.Kind, s.Address, s.Reason, s.Source, formatTime(s.CreatedAt), lifted, s.LiftedBy); err != nil {
+		return time.Time{}, fmt.Errorf("save suppression: %w", err)
+	}
+	return s.CreatedAt, nil
 }
 
 // Suppressions implements prefsync.Store.
@@ -178,22 +173,8 @@ func (db *DB) Suppressions(ctx context.Context) ([]prefsync.Suppression, error) 
 func (db *DB) LiftSuppression(ctx context.Context, kind, address, by string, at time.Time) (prefsync.Suppression, *prefsync.Contact, error) {
 	var s prefsync.Suppression
 	var c *prefsync.Contact
-	err := db.do(ctx, func(t *tx) error {
-		s, c = prefsync.Suppression{}, nil
-		before, err := t.suppression(kind, address)
-		if err != nil {
-			return err
-		}
-		if err := prefsync.LiftSuppressionAllowed(address, before); err != nil {
-			return err
-		}
-		if _, err := t.Exec(`UPDATE suppressions SET lifted_at = ?, lifted_by = ? WHERE kind = ? AND address = ?`,
-			formatTime(at), by, kind, address); err != nil {
-			return fmt.Errorf("lift suppression: %w", err)
-		}
-		s = *before
-		s.LiftedAt, s.LiftedBy = &at, by
-		c, err = prefsync.AuditLifted(t, s, db.cfg.Now().UTC())
+	err := db.do(ctx, func(t *tx) (err error) {
+		s, c, err = prefsync.LiftSuppression(t, kind, address, by, at, db.cfg.Now().UTC())
 		return err
 	})
 	return s, c, err
